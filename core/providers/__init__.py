@@ -1,0 +1,1 @@
+"""One module per provider: request mapping and response parsing, nothing else."""

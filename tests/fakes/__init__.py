@@ -1,0 +1,1 @@
+"""Fakes of the outside world (Discord, ...) used by the test-suite."""
