@@ -25,6 +25,7 @@ import httpx2
 
 from core.errors import (
     ProviderError,
+    SeedreamError,
     ProviderResponseError,
     ProviderTimeoutError,
     ProviderUnavailableError,
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 #: Looks at a response (any status) and returns the error it means, or ``None`` when it is a success.
-Classifier = Callable[[httpx2.Response], ProviderError | None]
+#: Errors with ``retryable = True`` are retried; others (content rejections, quotas) are raised at once.
+Classifier = Callable[[httpx2.Response], SeedreamError | None]
 HeadersArg = Mapping[str, str] | Callable[[bytes], Mapping[str, str]] | None
 
 _SAFE_TO_RESEND = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
@@ -50,7 +52,7 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 60.0
 
-    def delay(self, attempt: int, error: ProviderError) -> float:
+    def delay(self, attempt: int, error: SeedreamError) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
@@ -156,7 +158,7 @@ class HttpClient:
                     await response.aclose()
                 return
             await response.aclose()
-            if not (error.retryable and await self._backoff(attempt, error, url)):
+            if not (getattr(error, "retryable", False) and await self._backoff(attempt, error, url)):
                 raise error
 
     async def download(self, url: str, dest: Path, *, provider: str, classify: Classifier,
@@ -188,17 +190,18 @@ class HttpClient:
                 raise translate_transport_error(exc, provider) from None
             return written
 
-    async def _backoff(self, attempt: int, error: ProviderError, url: str) -> bool:
+    async def _backoff(self, attempt: int, error: SeedreamError, url: str) -> bool:
         if attempt > self.retry.max_retries:
             return False
         delay = self.retry.delay(attempt, error)
-        log.info("%s: %s; retry %d/%d in %.2fs (%s)", error.provider, error.code or error.kind, attempt,
+        log.info("%s: %s; retry %d/%d in %.2fs (%s)", getattr(error, "provider", "?"),
+                 getattr(error, "code", None) or error.kind, attempt,
                  self.retry.max_retries, delay, _origin(url))
         await self._sleep(delay)
         return True
 
 
-async def _classified(response: httpx2.Response, classify: Classifier, provider: str) -> ProviderError | None:
+async def _classified(response: httpx2.Response, classify: Classifier, provider: str) -> SeedreamError | None:
     streaming = response.headers.get("content-type", "").startswith(("text/event-stream", "image/",
                                                                        "application/octet-stream"))
     if response.status_code < 400 and streaming:

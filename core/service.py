@@ -1,0 +1,245 @@
+"""``ImageService``: validate → record → admit → provider → storage → events → ``Generation``.
+
+Adapters call ``generate`` (wait for the result) or ``start`` (get a job id at once and let the job run on;
+``get_job`` reads it later). Invalid requests and missing configuration raise before any job exists or any
+provider is called; once a job exists, its outcome (including provider failures) is a ``Generation`` whose
+``status`` and ``error_kind`` say what happened, with every image produced before a failure kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.errors import SeedreamError
+from core.events import (
+    Event,
+    EventSink,
+    Finished,
+    ImageFailed,
+    ImageReady,
+    Progress,
+    Queued,
+    Started,
+    ignore_events,
+)
+from core.http import HttpClient, RetryPolicy, Timeouts
+from core.jobs import JobRecord, JobStore, Requester, SqliteJobStore
+from core.limits import AdmissionRegistry
+from core.providers.base import ImagePayload, StatusUpdate
+from core.providers.registry import ProviderRegistry, default_provider
+from core.references import ReferencePolicy
+from core.requests import GenerateRequest, Plan, plan_request
+from core.results import GeneratedImage, Generation, ImageFailure, JobStatus, Usage
+from core.sandbox import sandbox_mount, sandbox_state
+from core.settings import Settings
+from core.storage import ImageStorage, JobContext
+
+log = logging.getLogger(__name__)
+
+SEED_MAX = 2_147_483_647
+
+
+@dataclass
+class JobHandle:
+    """A job that has started; ``await handle.wait()`` for its ``Generation``."""
+
+    job_id: str
+    plan: Plan
+    task: asyncio.Task[Generation]
+
+    async def wait(self) -> Generation:
+        return await asyncio.shield(self.task)
+
+
+class ImageService:
+    """The engine every adapter uses. Build it with ``ImageService.open(settings)``."""
+
+    def __init__(self, *, settings: Settings, http: HttpClient, store: JobStore, storage: ImageStorage,
+                 admission: AdmissionRegistry, providers: ProviderRegistry,
+                 reference_policy: ReferencePolicy | None = None) -> None:
+        self.settings = settings
+        self.http = http
+        self.store = store
+        self.storage = storage
+        self.admission = admission
+        self.providers = providers
+        self.reference_policy = reference_policy or ReferencePolicy()
+        self._tasks: set[asyncio.Task[Generation]] = set()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, *, http: HttpClient | None = None,
+                   reference_policy: ReferencePolicy | None = None) -> AsyncIterator[ImageService]:
+        """Build the service and its shared resources; close them on exit (running jobs are awaited)."""
+        own_http = http is None
+        if http is None:
+            mounts = sandbox_mount(sandbox_state(latency=settings.sandbox_latency))
+            http = HttpClient.create(timeouts=Timeouts(connect=settings.connect_timeout, read=settings.image_timeout),
+                                     retry=RetryPolicy(max_retries=settings.max_retries), mounts=mounts)
+        limits = {kind: settings.limits_for(kind) for kind in ("ark", "visual", "chanjing", "gateway")}
+        try:
+            async with SqliteJobStore.open(settings.jobs_path) as store:
+                interrupted = await store.recover_interrupted()
+                if interrupted:
+                    log.warning("marked %d job(s) of a previous run as interrupted", len(interrupted))
+                service = cls(settings=settings, http=http, store=store,
+                              storage=ImageStorage(settings.images_dir, http,
+                                                   max_download_bytes=settings.max_download_bytes),
+                              admission=AdmissionRegistry(limits), providers=ProviderRegistry(settings, http),
+                              reference_policy=reference_policy)
+                try:
+                    yield service
+                finally:
+                    await service.drain()
+        finally:
+            if own_http:
+                await http.aclose()
+
+    @property
+    def default_provider(self) -> str:
+        """Raises ``ConfigurationError`` when no provider is configured."""
+        return default_provider(self.settings)
+
+    async def plan(self, request: GenerateRequest) -> Plan:
+        """Validate without generating (raises ``InvalidRequestError`` / ``ConfigurationError``)."""
+        provider = request.provider or self.default_provider
+        plan = await plan_request(request, default_provider=provider, policy=self.reference_policy)
+        self.providers.get(plan.provider)  # fail now if its credentials are missing
+        return _with_seed(plan)
+
+    async def start(self, request: GenerateRequest, *, requester: Requester, on_event: EventSink = ignore_events,
+                    parent_id: str | None = None, plan: Plan | None = None) -> JobHandle:
+        """Validate, record the job and start it in the background.
+
+        Raises:
+            InvalidRequestError, ConfigurationError: before any job or provider call.
+        """
+        plan = plan or await self.plan(request)
+        job = await self.store.create(requester=requester, request=request.model_dump(mode="json"),
+                                      parameters=plan.parameters(), provider=plan.provider, model=plan.model.key,
+                                      prompt=request.prompt, parent_id=parent_id)
+        task = asyncio.create_task(self._run(plan, job, on_event), name=f"seedream-job-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return JobHandle(job_id=job.id, plan=plan, task=task)
+
+    async def generate(self, request: GenerateRequest, *, requester: Requester,
+                       on_event: EventSink = ignore_events, parent_id: str | None = None) -> Generation:
+        """Run a job to the end and return its ``Generation`` (see module docstring)."""
+        handle = await self.start(request, requester=requester, on_event=on_event, parent_id=parent_id)
+        return await handle.wait()
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        """Raises ``JobNotFoundError``."""
+        return await self.store.get(job_id)
+
+    async def list_jobs(self, *, user_id: str | None = None, adapter: str | None = None,
+                        limit: int = 20) -> list[JobRecord]:
+        return await self.store.list_jobs(user_id=user_id, adapter=adapter, limit=limit)
+
+    async def drain(self) -> None:
+        """Wait for running jobs (used at shutdown so nothing produced is lost)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- one job ----------------------------------------------------------------------------------------
+
+    async def _run(self, plan: Plan, job: JobRecord, on_event: EventSink) -> Generation:
+        emit = _safe_sink(on_event)
+        context = JobContext(job_id=job.id, prompt=plan.request.prompt, provider=plan.provider,
+                             model=plan.model.key, model_id=plan.model.wire_name, parameters=plan.parameters(),
+                             created_at=job.created_at)
+        outcome = _Outcome()
+        try:
+            admission = self.admission.for_provider(plan.kind)
+
+            async def on_position(position: int) -> None:
+                await emit(Queued(job.id, position))
+
+            async with admission.admit(images=plan.count, on_position=on_position):
+                await self.store.mark_running(job.id)
+                await emit(Started(job.id))
+                await self._consume(plan, context, outcome, emit)
+        except SeedreamError as exc:
+            outcome.error, outcome.error_kind = exc.message, exc.kind
+        except asyncio.CancelledError:
+            outcome.error, outcome.error_kind = "the job was cancelled", "cancelled"
+            await self._finish(job, plan, context, outcome, emit, status=JobStatus.INTERRUPTED)
+            raise
+        except Exception:  # a bug of ours: keep what was saved, tell the user plainly
+            log.exception("job %s failed unexpectedly", job.id)
+            outcome.error, outcome.error_kind = "internal error in Seedream Studio (see the log)", "internal"
+        return await self._finish(job, plan, context, outcome, emit)
+
+    async def _consume(self, plan: Plan, context: JobContext, outcome: _Outcome, emit: EventSink) -> None:
+        provider = self.providers.get(plan.provider)
+        async for item in provider.generate(plan):
+            if isinstance(item, ImagePayload):
+                image = await self.storage.save(item, context)
+                outcome.images.append(image)
+                await self.store.add_image(context.job_id, image)
+                await emit(ImageReady(context.job_id, image))
+            elif isinstance(item, ImageFailure):
+                outcome.failures.append(item)
+                await self.store.add_failure(context.job_id, item)
+                await emit(ImageFailed(context.job_id, item))
+            elif isinstance(item, StatusUpdate):
+                await emit(Progress(context.job_id, item.message))
+            elif isinstance(item, Usage):
+                outcome.usage = item
+
+    async def _finish(self, job: JobRecord, plan: Plan, context: JobContext, outcome: _Outcome, emit: EventSink,
+                      *, status: JobStatus | None = None) -> Generation:
+        status = status or outcome.status()
+        with contextlib.suppress(Exception):
+            await self.storage.finalize(outcome.images, context, outcome.usage)
+        await self.store.finish(job.id, status=status, usage=outcome.usage, error=outcome.error,
+                                error_kind=outcome.error_kind)
+        generation = Generation(job_id=job.id, status=status, provider=plan.provider, model=plan.model.key,
+                                prompt=plan.request.prompt, images=list(outcome.images),
+                                failures=list(outcome.failures), usage=outcome.usage, error=outcome.error,
+                                error_kind=outcome.error_kind, created_at=job.created_at,
+                                finished_at=datetime.now(UTC), parameters=plan.parameters())
+        await emit(Finished(job.id, generation))
+        return generation
+
+
+@dataclass
+class _Outcome:
+    images: list[GeneratedImage] = dataclasses.field(default_factory=list)
+    failures: list[ImageFailure] = dataclasses.field(default_factory=list)
+    usage: Usage = dataclasses.field(default_factory=Usage)
+    error: str | None = None
+    error_kind: str | None = None
+
+    def status(self) -> JobStatus:
+        if not self.images:
+            return JobStatus.FAILED
+        return JobStatus.PARTIAL if (self.failures or self.error) else JobStatus.SUCCEEDED
+
+
+def _with_seed(plan: Plan) -> Plan:
+    """Models that take a seed get one even when none was asked, so every result can be reproduced."""
+    if plan.model.seed and (plan.seed is None or plan.seed < 0):
+        return dataclasses.replace(plan, seed=secrets.randbelow(SEED_MAX))
+    return plan
+
+
+def _safe_sink(sink: EventSink) -> EventSink:
+    """An adapter's failing event handler must not break the job (its images still get saved)."""
+
+    async def emit(event: Event) -> None:
+        try:
+            await sink(event)
+        except Exception:
+            log.exception("event handler failed on %s", type(event).__name__)
+
+    return emit

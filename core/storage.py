@@ -1,0 +1,166 @@
+"""Every image goes to disk the moment it exists: downloaded (provider URLs expire in 24 h) or decoded,
+written to a temporary file, checked, and renamed into place; then a JSON sidecar beside it.
+
+One image at a time and streamed, so a 15-image 4K group never sits in memory. File names are safe on
+Windows (no reserved characters or names, short). Sidecars never hold a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from core.errors import InvalidRequestError, ProviderError, ProviderResponseError, SeedreamError
+from core.http import HttpClient
+from core.providers.base import ImagePayload
+from core.references import probe_image
+from core.results import GeneratedImage, Usage
+
+URL_LIFETIME = timedelta(hours=24)
+_UNSAFE = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What storage needs to know about the job an image belongs to."""
+
+    job_id: str
+    prompt: str
+    provider: str
+    model: str
+    model_id: str
+    parameters: dict[str, Any]
+    created_at: datetime
+
+
+class ImageStorage:
+    """Saves images under ``root/YYYY-MM-DD/``."""
+
+    def __init__(self, root: Path, http: HttpClient, *, max_download_bytes: int = 64 * 1024 * 1024,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.root = root.expanduser().absolute()
+        self._http = http
+        self._max_bytes = max_download_bytes
+        self._now = now
+
+    async def save(self, payload: ImagePayload, job: JobContext) -> GeneratedImage:
+        """Write one produced image and its sidecar; return where it is.
+
+        Raises:
+            ProviderError: the download failed (expired URL, cut short, not an image).
+        """
+        folder = self.root / job.created_at.strftime("%Y-%m-%d")
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        stem = file_stem(job, payload.index)
+        temp = folder / f".{stem}.part"
+        try:
+            size = await self._write_temp(payload, temp, job.provider)
+            fmt, width, height = await asyncio.to_thread(_probe_file, temp, job.provider)
+            final = folder / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
+            await asyncio.to_thread(os.replace, temp, final)
+        finally:
+            await asyncio.to_thread(temp.unlink, missing_ok=True)
+        expires = self._now() + URL_LIFETIME if payload.url else None
+        image = GeneratedImage(index=payload.index, path=final, width=width, height=height, bytes=size,
+                               format=fmt, model=job.model, provider=job.provider, seed=payload.seed,
+                               source_url=payload.url, url_expires_at=expires,
+                               sidecar_path=final.with_suffix(final.suffix + ".json"))
+        await asyncio.to_thread(write_sidecar, image, job, None)
+        return image
+
+    async def finalize(self, images: list[GeneratedImage], job: JobContext, usage: Usage) -> None:
+        """Add the job's usage to every sidecar once it is known."""
+        for image in images:
+            await asyncio.to_thread(write_sidecar, image, job, usage)
+
+    async def _write_temp(self, payload: ImagePayload, temp: Path, provider: str) -> int:
+        if payload.url:
+            return await self._http.download(payload.url, temp, provider=provider,
+                                             classify=download_classifier(provider), max_bytes=self._max_bytes)
+        return await asyncio.to_thread(_decode_to, payload.b64 or "", temp, provider, self._max_bytes)
+
+
+def download_classifier(provider: str) -> Callable[[httpx2.Response], SeedreamError | None]:
+    """Errors for result downloads: expired/missing links are final, server errors are retried."""
+
+    def classify(response: httpx2.Response) -> SeedreamError | None:
+        status = response.status_code
+        if status < 400:
+            return None
+        if status in (403, 404, 410):
+            return ProviderError(f"{provider}: the result link has expired or is gone (HTTP {status}); result "
+                                 "links live 24 h — generate again", provider=provider, status=status,
+                                 code="ResultExpired", retryable=False)
+        return ProviderError(f"{provider}: downloading the result failed (HTTP {status}); try again",
+                             provider=provider, status=status, retryable=status >= 500 or status == 429)
+
+    return classify
+
+
+def file_stem(job: JobContext, index: int) -> str:
+    """``HHMMSS-<job>-<index>-<slug>``: sortable, unique per job image, safe on every OS."""
+    return f"{job.created_at.strftime('%H%M%S')}-{job.job_id}-{index:02d}-{slugify(job.prompt)}"
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    """ASCII, lowercase, dash-separated, never empty; no Windows-reserved characters or names."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = _UNSAFE.sub("-", ascii_text).strip("-")[:limit].strip("-")
+    return slug or "image"
+
+
+def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None) -> None:
+    """Atomically write the metadata JSON beside the image."""
+    assert image.sidecar_path is not None
+    data = {
+        "job_id": job.job_id, "index": image.index, "prompt": job.prompt, "provider": job.provider,
+        "model": job.model, "model_id": job.model_id, "parameters": job.parameters, "seed": image.seed,
+        "width": image.width, "height": image.height, "format": image.format, "bytes": image.bytes,
+        "file": image.path.name, "source_url": image.source_url,
+        "source_url_expires_at": image.url_expires_at.isoformat() if image.url_expires_at else None,
+        "created_at": job.created_at.isoformat(), "saved_at": datetime.now(UTC).isoformat(),
+        "usage": usage.to_dict() if usage else None,
+    }
+    _atomic_write(image.sidecar_path, json.dumps(data, ensure_ascii=False, indent=2).encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.part")
+    with temp.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+
+
+def _decode_to(b64: str, temp: Path, provider: str, max_bytes: int) -> int:
+    if len(b64) > max_bytes * 4 // 3 + 8:
+        raise ProviderResponseError(f"{provider}: the result image is over the {max_bytes:,}-byte limit",
+                                    provider=provider)
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProviderResponseError(f"{provider} sent image data that is not valid base64; try again",
+                                    provider=provider) from None
+    _atomic_write(temp, data)
+    return len(data)
+
+
+def _probe_file(path: Path, provider: str) -> tuple[str, int, int]:
+    try:
+        return probe_image(path.read_bytes(), field="result", source=path.name)
+    except InvalidRequestError:
+        raise ProviderResponseError(f"{provider} sent a result that is not a readable image; try again",
+                                    provider=provider) from None
