@@ -280,6 +280,7 @@ class InteractionRecord:
         followups: follow-up messages, in order.
         modal: the modal (``{custom_id, title, components}``) if the bot answered with one.
         choices: the autocomplete choices if the bot answered an autocomplete.
+        deadline_missed: set when the (real-clock) ack deadline passed with no callback at all.
     """
 
     def __init__(
@@ -307,6 +308,7 @@ class InteractionRecord:
         self.followups: list[StoredMessage] = []
         self.modal: Payload | None = None
         self.choices: list[Payload] | None = None
+        self.deadline_missed = False
         self._signal = signal
 
     def __repr__(self) -> str:
@@ -338,7 +340,8 @@ class InteractionRecord:
     @property
     def data(self) -> Payload:
         """The ``data`` object of the dispatched interaction."""
-        return self.payload.get("data", {})
+        data: Payload = self.payload.get("data") or {}
+        return data
 
     def all_messages(self) -> list[StoredMessage]:
         """The original response (if any) then each distinct follow-up."""
@@ -354,9 +357,12 @@ class InteractionRecord:
         """Wait for the first callback attempt and return it (check ``.accepted``).
 
         Raises:
-            TimeoutError: if the bot never answered within ``timeout`` real seconds.
+            TimeoutError: if the bot did not answer before the fake's ack deadline passed (real
+                clock) or within ``timeout`` seconds.
         """
-        await self._signal.wait_until(lambda: self.responses, timeout)
+        await self._signal.wait_until(lambda: self.responses or self.deadline_missed, timeout)
+        if not self.responses:
+            raise TimeoutError(f"interaction {self.id} was not acknowledged before its deadline")
         return self.responses[0]
 
     async def wait_for(self, predicate: Callable[[InteractionRecord], object], timeout: float = DEFAULT_WAIT) -> None:
