@@ -60,6 +60,7 @@ class EmulatorConfig:
     chanjing_queued_polls: int = 1
     chanjing_generating_polls: int = 1
     chanjing_token_ttl: float = 24 * 3600.0
+    chanjing_credits: int | None = None  # images the Chanjing account can pay for (None: unlimited)
     # Moderation: a prompt containing one of these words is refused as input text;
     # "[refuse:N]" in a prompt makes output image N (0-based) fail moderation;
     # "[fail:N]" makes image N fail with an internal error (which stops the rest of the group).

@@ -1,0 +1,332 @@
+"""Chanjing (蝉镜) async AI-creation tasks: submit an image task, poll it, hand back the result URLs.
+
+Flow: ``POST /open/v1/ai_creation/task/submit`` (``creation_type`` 3) returns a task id; ``GET
+/open/v1/ai_creation/task?unique_id=…`` is polled until ``progress_desc`` is ``Success``, ``Error`` or
+``Fail``. Every call carries the shared ``access_token`` (see ``chanjing_token``). Errors come back as HTTP
+200 with ``code != 0`` in the ``{"trace_id","code","msg","data"}`` envelope.
+
+A submitted task is billed whether or not we wait for it, so a submit is never repeated once it may have
+created a task, and a poll deadline says so instead of submitting again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from pydantic import SecretStr
+
+from core.errors import (
+    AuthenticationError,
+    ContentRejectedError,
+    InvalidRequestError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    QuotaExceededError,
+)
+from core.http import HttpClient
+from core.providers.base import ImagePayload, ProviderItem, StatusUpdate
+from core.providers.chanjing_token import (
+    PROVIDER,
+    QPS_LIMIT_CODE,
+    TOKEN_INVALID_CODES,
+    ChanjingTokenManager,
+    http_status_error,
+    parse_envelope,
+    provider_message,
+    qps_limited,
+    shared_token_manager,
+)
+from core.requests import Plan
+from core.results import ImageFailure, Usage
+
+log = logging.getLogger(__name__)
+
+SUBMIT_PATH = "/open/v1/ai_creation/task/submit"
+QUERY_PATH = "/open/v1/ai_creation/task"
+CREATION_TYPE_IMAGE = 3
+CLARITY_BY_TIER = {"1K": 1024, "2K": 2048, "4K": 4096}
+DEFAULT_CLARITY = 2048
+SUCCESS = "Success"
+FAILED = frozenset({"Error", "Fail"})
+MAX_POLL_INTERVAL = 10.0
+POLL_BACKOFF = 1.25
+BILLING_WORDS = ("扣费失败", "余额不足", "蝉豆不足")
+MODERATION_WORDS = ("审核", "敏感", "违规", "违禁", "violat", "sensitive", "moderation")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _TokenRejected(AuthenticationError):
+    """Code 10400/10401: the token was revoked or expired. Handled here: refresh once and resend."""
+
+
+class _BillingRefused(ProviderError):
+    """A billing refusal; turned into ``QuotaExceededError`` (not a ``ProviderError``) by the caller."""
+
+
+@dataclass(frozen=True)
+class ChanjingTask:
+    """One answer of the task query."""
+
+    unique_id: str
+    progress_desc: str
+    err_msg: str
+    output_url: tuple[str, ...]
+
+
+class ChanjingProvider:
+    """Generates images through Chanjing's async task API (see module docstring)."""
+
+    name = "chanjing"
+
+    def __init__(self, *, http: HttpClient, base_url: str, app_id: str, secret_key: str | SecretStr,
+                 poll_interval: float = 4.0, deadline: float = 300.0, sleep: Sleep = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+                 tokens: ChanjingTokenManager | None = None) -> None:
+        """``clock`` (monotonic) times the poll deadline; ``wall_clock`` (Unix time) is compared with the
+        token's absolute expiry. ``tokens`` defaults to the one shared for this credential pair on
+        ``http``."""
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._poll_interval = poll_interval
+        self._deadline = deadline
+        self._sleep = sleep
+        self._clock = clock
+        self.tokens = tokens or shared_token_manager(http, base_url=base_url, app_id=app_id,
+                                                     secret_key=secret_key, clock=wall_clock)
+
+    async def generate(self, plan: Plan) -> AsyncIterator[ProviderItem]:
+        """Submit one task for the plan, report its progress, then yield its images and usage.
+
+        Raises:
+            ContentRejectedError: the task failed moderation and produced nothing.
+            QuotaExceededError: the Chanjing account cannot pay for the task.
+            ProviderTimeoutError: the task did not finish before the deadline (it may still finish).
+            ProviderError: any other failure.
+        """
+        task_id = await self._submit(submit_body(plan))
+        final: ChanjingTask | None = None
+        async for update in self._poll_until_done(task_id):
+            if isinstance(update, StatusUpdate):
+                yield update
+            else:
+                final = update
+        if final is None:  # _poll_until_done ends with the finished task or raises; never silently
+            raise ProviderResponseError(f"Chanjing task {task_id} ended without a result", provider=PROVIDER,
+                                        request_id=task_id)
+        for item in task_outcome(final, expected=plan.count):
+            yield item
+
+    async def fetch_task(self, task_id: str) -> ChanjingTask:
+        """The current state of one task (also the way to look at a task after a deadline).
+
+        Raises:
+            ProviderError: the query failed.
+        """
+        data = await self._call("GET", QUERY_PATH, action="query", params={"unique_id": task_id},
+                                idempotent=True)
+        return parse_task(data, task_id)
+
+    async def _submit(self, body: dict[str, Any]) -> str:
+        data = await self._call("POST", SUBMIT_PATH, action="submit", json=body)
+        if not isinstance(data, str) or not data:
+            raise ProviderResponseError("Chanjing accepted the task but returned no task id; check the "
+                                        "Chanjing console before retrying (a task may have been created and "
+                                        "billed)",
+                                        provider=PROVIDER)
+        log.info("chanjing: submitted task %s (%s × %s)", data, body["number_of_images"], body["model_code"])
+        return data
+
+    async def _poll_until_done(self, task_id: str) -> AsyncIterator[StatusUpdate | ChanjingTask]:
+        started = self._clock()
+        delay = min(self._poll_interval, self._deadline)
+        last_status: str | None = None
+        last_error: ProviderError | None = None
+        while True:
+            await self._sleep(delay)
+            try:
+                task = await self.fetch_task(task_id)
+            except ProviderError as exc:
+                if not exc.retryable:
+                    log.warning("chanjing: polling task %s failed (%s); it may still finish", task_id,
+                                exc.kind)
+                    raise
+                last_error = exc  # the task runs on regardless; keep polling until the deadline
+            else:
+                last_error = None
+                if task.progress_desc != last_status:
+                    last_status = task.progress_desc
+                    yield StatusUpdate(task.progress_desc)
+                if task.progress_desc == SUCCESS or task.progress_desc in FAILED:
+                    yield task
+                    return
+            elapsed = self._clock() - started
+            if elapsed >= self._deadline:
+                raise _deadline_error(task_id, self._deadline, last_status, last_error)
+            cap = max(MAX_POLL_INTERVAL, self._poll_interval)
+            delay = min(delay * POLL_BACKOFF, cap, self._deadline - elapsed)
+
+    async def _call(self, method: str, path: str, *, action: str, json: Any = None,
+                    params: dict[str, str] | None = None, idempotent: bool = False) -> Any:
+        """One authenticated call; returns the envelope's ``data``. A rejected token is refreshed once."""
+        classify = _classifier(action=action, idempotent=idempotent)
+        for attempt in (1, 2):
+            token = await self.tokens.token()
+            try:
+                response = await self._http.send(method, self._base + path, provider=PROVIDER,
+                                                 classify=classify, json=json, params=params,
+                                                 headers={"access_token": token}, idempotent=idempotent)
+            except _TokenRejected as exc:
+                self.tokens.invalidate(token)
+                if attempt == 2:
+                    raise AuthenticationError(
+                        "Chanjing rejected a freshly issued access token; another program may be using the "
+                        "same CHANJING_APP_ID (each new token revokes the previous one) — use one process "
+                        "per app id",
+                        provider=PROVIDER, status=401, code=exc.code) from None
+                continue
+            except _BillingRefused as exc:
+                raise QuotaExceededError(f"Chanjing refused to bill the task ({exc.message}); top up the "
+                                         "account's balance (蝉豆) in the Chanjing console",
+                                         provider=PROVIDER) from None
+            return (parse_envelope(response) or {}).get("data")
+        raise AssertionError("unreachable")
+
+
+def submit_body(plan: Plan) -> dict[str, Any]:
+    """The submit request for ``plan`` (creation_type 3; URLs only for references).
+
+    Raises:
+        InvalidRequestError: a reference is not an http(s) URL.
+    """
+    for i, ref in enumerate(plan.references):
+        if not ref.is_url:
+            raise InvalidRequestError(f"images[{i}]", ref.source, "public http(s) image URLs on chanjing")
+    body: dict[str, Any] = {
+        "creation_type": CREATION_TYPE_IMAGE,
+        "model_code": plan.model.wire_name,
+        "ref_prompt": plan.request.prompt,
+        "aspect_ratio": plan.size.aspect_ratio or "1:1",
+        "clarity": CLARITY_BY_TIER.get(plan.size.tier or "", DEFAULT_CLARITY),
+        "number_of_images": plan.count,
+    }
+    if plan.references:
+        body["ref_img_url"] = [r.wire for r in plan.references]
+    return body
+
+
+def parse_task(data: Any, task_id: str) -> ChanjingTask:
+    """The task query's ``data``.
+
+    Raises:
+        ProviderResponseError: it is not a task (retryable: the next poll may read fine).
+    """
+    urls = data.get("output_url") if isinstance(data, dict) else None
+    status = data.get("progress_desc") if isinstance(data, dict) else None
+    if not isinstance(status, str) or not isinstance(urls, list | None) or \
+            not all(isinstance(u, str) and u for u in urls or ()):
+        raise ProviderResponseError(f"Chanjing's answer about task {task_id} could not be read",
+                                    provider=PROVIDER, request_id=task_id, retryable=True)
+    return ChanjingTask(unique_id=task_id, progress_desc=status, err_msg=str(data.get("err_msg") or ""),
+                        output_url=tuple(urls or ()))
+
+
+def task_outcome(task: ChanjingTask, *, expected: int) -> Iterator[ProviderItem]:
+    """Images, failures and usage of a finished task; raises when a failed task produced nothing.
+
+    Chanjing does not say which image of a group failed: the URLs it returns take the first indexes.
+    """
+    if task.progress_desc != SUCCESS and not task.output_url:
+        raise _task_error(task)
+    for index, url in enumerate(task.output_url):
+        yield ImagePayload(index=index, url=url)
+    reason = task.err_msg or "Chanjing returned fewer images than requested"
+    code = "content_rejected" if _mentions(reason, MODERATION_WORDS) else "provider_error"
+    for index in range(len(task.output_url), expected):
+        yield ImageFailure(index=index, code=code, message=f"Chanjing did not produce this image: {reason}")
+    yield Usage(generated_images=len(task.output_url))
+
+
+def _task_error(task: ChanjingTask) -> Exception:
+    reason = task.err_msg or "no reason given"
+    what = f"Chanjing task {task.unique_id} ended with {task.progress_desc}"
+    if _mentions(reason, BILLING_WORDS):
+        return QuotaExceededError(f"{what}: the account could not pay for it ({reason}); top up the "
+                                  "account's balance (蝉豆) in the Chanjing console", provider=PROVIDER)
+    if _mentions(reason, MODERATION_WORDS):
+        return ContentRejectedError(f"{what}: moderation refused it ({reason}); rephrase the prompt or "
+                                    "change the reference images", provider=PROVIDER, code=task.progress_desc,
+                                    request_id=task.unique_id)
+    return ProviderError(f"{what}: {reason}; try again, or try another model", provider=PROVIDER,
+                         code=task.progress_desc, request_id=task.unique_id, retryable=False)
+
+
+def _deadline_error(task_id: str, deadline: float, status: str | None,
+                    error: ProviderError | None) -> ProviderTimeoutError:
+    last = f"last status {status}" if status else "no status yet"
+    if error is not None:
+        last += f"; the last poll failed: {error.message}"
+    return ProviderTimeoutError(
+        f"Chanjing task {task_id} did not finish within {deadline:g} s ({last}). It may still finish and be "
+        "billed: look it up in the Chanjing console (or raise SEEDREAM_CHANJING_DEADLINE) instead of "
+        "submitting it again", provider=PROVIDER, request_id=task_id, retryable=False)
+
+
+def _mentions(text: str, words: tuple[str, ...]) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in words)
+
+
+def _classifier(*, action: str, idempotent: bool) -> Callable[[httpx2.Response], ProviderError | None]:
+    """Classify one Chanjing answer. ``idempotent`` calls (polls) may be resent after any transient error."""
+
+    def classify(response: httpx2.Response) -> ProviderError | None:
+        if error := http_status_error(response, resendable=idempotent):
+            return error
+        body = parse_envelope(response)
+        if body is None:
+            hint = "" if idempotent else "; a task may have been created — check the Chanjing console"
+            return ProviderResponseError(f"Chanjing's answer to the {action} could not be read{hint}",
+                                         provider=PROVIDER, status=response.status_code, retryable=idempotent)
+        if body["code"] == 0:
+            return None
+        return envelope_error(response, body, action=action, idempotent=idempotent)
+
+    return classify
+
+
+def envelope_error(response: httpx2.Response, body: dict[str, Any], *, action: str,
+                   idempotent: bool) -> ProviderError:
+    """The error a business code (HTTP 200, ``code != 0``) means."""
+    code, msg = body["code"], provider_message(body)
+    trace = body.get("trace_id") if isinstance(body.get("trace_id"), str) else None
+    common: dict[str, Any] = {"provider": PROVIDER, "code": str(code), "request_id": trace}
+    if _mentions(msg, BILLING_WORDS):
+        return _BillingRefused(msg, status=402, retryable=False, **common)
+    if code in TOKEN_INVALID_CODES:
+        return _TokenRejected("Chanjing rejected the access token", status=401, retryable=False, **common)
+    if code == QPS_LIMIT_CODE:
+        # A QPS refusal means nothing was created: resending even a submit is safe.
+        return qps_limited(response, code=code, request_id=trace)
+    if code in (400, 40000):
+        return ProviderError(f"Chanjing refused the {action} as invalid (code {code}: {msg}); check the "
+                             "model, size, count and reference image URLs", status=400, retryable=False,
+                             **common)
+    if code == 50000:
+        if idempotent:
+            return ProviderUnavailableError(f"Chanjing had an internal error (code 50000: {msg}); retrying",
+                                            status=500, **common)
+        # Also Chanjing's answer to some invalid input (emoji in the prompt), so a resend would not help.
+        return ProviderError(f"Chanjing reported an internal error (code 50000: {msg}). It answers this "
+                             "way to prompts it cannot process too (emoji, unusual symbols): rephrase the "
+                             "prompt, or try again later", status=500, retryable=False, **common)
+    return ProviderError(f"Chanjing refused the {action} (code {code}: {msg})", status=response.status_code,
+                         retryable=False, **common)
