@@ -44,6 +44,7 @@ class EmulatorConfig:
     clock: Callable[[], float] = time.time
     # Credentials: None accepts any non-empty value.
     ark_api_keys: frozenset[str] | None = None
+    ark_endpoints: dict[str, str] = field(default_factory=dict)  # "ep-…" endpoint id -> Ark model id
     gateway_api_keys: frozenset[str] | None = None
     visual_secret_key: str = "sandbox-secret"  # the SK the Visual route verifies signatures with
     visual_access_key: str | None = None  # None: any AK (signed with visual_secret_key)
@@ -84,6 +85,7 @@ class EmulatorState:
     files: dict[str, ServedFile] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)  # per provider route, every request received
     generated: Counter[str] = field(default_factory=Counter)  # per provider, images produced (billed)
+    in_flight: Counter[str] = field(default_factory=Counter)  # per provider, requests admitted and not done
     hold: asyncio.Event | None = None  # when set to an unset Event, generation waits for it (slow provider)
 
     def add_fault(self, fault: Fault) -> Fault:
