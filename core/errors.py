@@ -96,8 +96,10 @@ class ProviderError(SeedreamError):
     default_retryable = False
 
     def __init__(self, message: str, *, provider: str, status: int | None = None, code: str | None = None,
-                 request_id: str | None = None, retryable: bool | None = None) -> None:
+                 request_id: str | None = None, retryable: bool | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
+        self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After), if any
         self.provider = provider
         self.status = status
         self.code = code
@@ -116,10 +118,6 @@ class RateLimitedError(ProviderError):
 
     kind = "rate_limited"
     default_retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ProviderUnavailableError(ProviderError):

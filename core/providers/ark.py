@@ -22,7 +22,7 @@ from core.errors import (
     QuotaExceededError,
     SeedreamError,
 )
-from core.http import HttpClient, rate_limited, translate_transport_error
+from core.http import HttpClient, parse_retry_after, rate_limited, translate_transport_error
 from core.providers.base import ImagePayload, ProviderItem
 from core.requests import Plan
 from core.results import ImageFailure, Usage
@@ -205,7 +205,8 @@ class ArkProvider:
                                 code=code or None, request_id=request_id)
         if status is None or status >= 500:
             return ProviderUnavailableError(f"{where}: the service failed ({message or 'no detail'}); try again "
-                                            "in a moment", **common)
+                                            "in a moment", retry_after=parse_retry_after(
+                                                response.headers.get("retry-after")), **common)
         return ProviderError(f"{where}: the request was refused ({message}); check the parameters", **common)
 
 
