@@ -1,0 +1,125 @@
+"""``seedream-mcp`` (also ``seedream mcp``): the MCP server over stdio (default) or Streamable HTTP.
+
+On stdio, stdout carries JSON-RPC and nothing else. Logging goes to stderr before any library is imported, and
+file descriptor 1 itself points at stderr while the libraries load and the server is built, so a stray
+``print`` or a C library's output can never reach the client; the SDK's stdio transport then takes the real
+stdout for the protocol alone (and keeps fd 1 diverted to stderr while it serves).
+
+Only the standard library is imported at module level, for the same reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcp_server.server import SeedreamServer
+    from mcp_server.settings import McpSettings
+
+log = logging.getLogger("mcp_server")
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until the client disconnects (stdio) or it is interrupted (HTTP); the exit code."""
+    _log_to_stderr()
+    args = _parser().parse_args(argv)
+    real_stdout = _divert_stdout()
+    try:
+        return _run(args, real_stdout)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        _restore_stdout(real_stdout)
+        os.close(real_stdout)
+
+
+def _run(args: argparse.Namespace, real_stdout: int) -> int:
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+    from mcp_server.settings import McpSettings
+
+    try:
+        settings = Settings()
+        overrides = {k: v for k, v in vars(args).items() if v is not None and k != "log_level"}
+        mcp_settings = McpSettings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        name = ".".join(str(p) for p in first["loc"])
+        print(f"seedream-mcp: invalid setting {name}: {first['msg']}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.getLogger().setLevel(args.log_level or "WARNING")
+    from mcp_server.server import build_server
+
+    server = build_server(settings=settings, mcp_settings=mcp_settings)
+    if mcp_settings.transport == "http":
+        return _serve_http(server, mcp_settings)
+    sys.stdout.flush()
+    _restore_stdout(real_stdout)  # the SDK claims fd 1 for the protocol and diverts it again while serving
+    server.run("stdio")
+    return 0
+
+
+def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:
+    import anyio
+
+    from mcp_server.http import http_server, is_loopback
+
+    token = mcp_settings.token.get_secret_value().strip() if mcp_settings.token else ""
+    if not token:
+        if not is_loopback(mcp_settings.host):
+            print(f"seedream-mcp: refusing to listen on {mcp_settings.host} without a token; set "
+                  "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').", file=sys.stderr)
+            return EXIT_USAGE
+        token = secrets.token_urlsafe(24)
+        print(f"seedream-mcp: SEEDREAM_MCP_TOKEN is not set; this run's bearer token is {token}", file=sys.stderr)
+    uvicorn_server = http_server(server, host=mcp_settings.host, port=mcp_settings.port, token=token)
+    print(f"seedream-mcp: serving MCP at http://{mcp_settings.host}:{mcp_settings.port}/mcp", file=sys.stderr)
+    anyio.run(uvicorn_server.serve)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seedream-mcp", description="Seedream image generation as an MCP server.")
+    parser.add_argument("--transport", choices=["stdio", "http"], help="default stdio (SEEDREAM_MCP_TRANSPORT)")
+    parser.add_argument("--host", help="HTTP address, default 127.0.0.1 (SEEDREAM_MCP_HOST)")
+    parser.add_argument("--port", type=int, help="HTTP port, default 8791 (SEEDREAM_MCP_PORT)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default WARNING")
+    return parser
+
+
+def _log_to_stderr() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+
+def _divert_stdout() -> int:
+    """Point fd 1 at stderr; return a duplicate of the real stdout to restore later."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return saved
+
+
+def _restore_stdout(saved: int) -> None:
+    sys.stdout.flush()
+    with contextlib.suppress(OSError):
+        os.dup2(saved, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Running jobs and the tool calls waiting for them: progress notifications at every job event and a
+heartbeat while nothing happens (Claude Code resets its idle timer on each), and a bounded wait after
+which the tool returns early with the job id (Claude Desktop gives up on a call after ~60 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+from core.events import Event, EventSink, Finished, ImageFailed, ImageReady, Progress, Queued, Started
+from core.jobs import Requester
+from core.requests import GenerateRequest, Plan
+from core.results import Generation
+from core.service import ImageService, JobHandle
+
+log = logging.getLogger(__name__)
+
+ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class JobWatch:
+    """A job this server started, fanning its events out to whichever tool calls are waiting for it."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.handle: JobHandle | None = None
+        self._listeners: list[EventSink] = []
+
+    async def on_event(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(event)
+            except Exception:  # a client that went away must not disturb the job or the other listeners
+                log.debug("a progress listener failed", exc_info=True)
+
+    @contextmanager
+    def listening(self, sink: EventSink) -> Iterator[None]:
+        self._listeners.append(sink)
+        try:
+            yield
+        finally:
+            self._listeners.remove(sink)
+
+
+class JobWatches:
+    """The jobs this server has running, by id (each forgotten once it finishes; the store keeps it)."""
+
+    def __init__(self) -> None:
+        self._watches: dict[str, JobWatch] = {}
+
+    async def start(self, watch: JobWatch, service: ImageService, request: GenerateRequest, *,
+                    requester: Requester) -> JobHandle:
+        """Start the job of ``watch`` (attach listeners first, so no early event is missed)."""
+        handle = await service.start(request, requester=requester, on_event=watch.on_event, plan=watch.plan)
+        watch.handle = handle
+        self._watches[handle.job_id] = watch
+        handle.task.add_done_callback(lambda _task: self._watches.pop(handle.job_id, None))
+        return handle
+
+    def get(self, job_id: str) -> JobWatch | None:
+        return self._watches.get(job_id)
+
+
+class ProgressReporter:
+    """Sends ``notifications/progress`` for one tool call.
+
+    ``progress`` counts finished images and must grow with every notification, so between two images it
+    creeps towards the next whole number (t / (t + 1)) without reaching it; ``total`` is the images asked
+    for plus one unit for finishing.
+    """
+
+    def __init__(self, report: ReportProgress, *, images: int, done: int = 0) -> None:
+        self._report = report
+        self._total = float(images + 1)
+        self._whole = done
+        self._ticks = 0
+        self._done = done
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, ImageReady | ImageFailed):
+            self._done += 1
+        whole = int(self._total) if isinstance(event, Finished) else self._done
+        await self._send(whole, _describe(event, self._done))
+
+    async def heartbeat(self, elapsed: float) -> None:
+        await self._send(self._done, f"Still generating ({self._done} image(s) done, {elapsed:.0f} s)")
+
+    async def _send(self, whole: int, message: str) -> None:
+        if whole > self._whole:
+            self._whole, self._ticks = whole, 0
+        else:
+            self._ticks += 1
+        value = self._whole + self._ticks / (self._ticks + 1)
+        try:
+            await self._report(value, self._total, message)
+        except Exception:  # the client may be gone; the job goes on and get_job still works
+            log.debug("could not send a progress notification", exc_info=True)
+
+
+async def wait_for(watch: JobWatch, reporter: ProgressReporter, *, wait_seconds: float,
+                   heartbeat_seconds: float) -> Generation | None:
+    """The job's ``Generation`` if it finishes within ``wait_seconds``, else None (it keeps running).
+
+    Never cancels the job: a client cancelling the call, or the wait running out, only stops the waiting.
+    Job events reach ``reporter`` only while it listens on ``watch`` (``watch.listening``).
+    """
+    assert watch.handle is not None
+    task = watch.handle.task
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + wait_seconds
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return None
+        done, _ = await asyncio.wait({task}, timeout=min(heartbeat_seconds, remaining))
+        if not done and loop.time() < deadline:
+            await reporter.heartbeat(loop.time() - started)
+    if task.cancelled() or task.exception() is not None:
+        return None  # the service is shutting down; the store has what was saved
+    return task.result()
+
+
+def _describe(event: Event, done: int) -> str:
+    if isinstance(event, Queued):
+        return f"Waiting for a free slot at the provider (position {event.position})"
+    if isinstance(event, Started):
+        return "Generating"
+    if isinstance(event, Progress):
+        return event.message
+    if isinstance(event, ImageReady):
+        return f"Image {event.image.index + 1} saved ({done} done): {event.image.path}"
+    if isinstance(event, ImageFailed):
+        return f"Image {event.failure.index + 1} failed: {event.failure.message}"
+    return f"Finished: {event.generation.status}"

@@ -1,0 +1,152 @@
+"""The MCP server: ``build_server()`` assembles the tools over an ``ImageService`` held by the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult, InputRequiredResult
+from pydantic import ValidationError
+
+from core.http import HttpClient
+from core.references import ReferencePolicy
+from core.service import ImageService
+from core.settings import Settings
+from mcp_server.content import error_result
+from mcp_server.paths import allowed_roots
+from mcp_server.settings import McpSettings
+from mcp_server.state import AppState
+from mcp_server.tools import TOOLS
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "seedream"
+INSTRUCTIONS = (
+    "ByteDance Seedream image generation. Images are saved full size on the server's disk; results name each "
+    "file by absolute path and include downscaled previews. A result with pending=true is still running: call "
+    "get_job with its job_id."
+)
+
+
+class SeedreamServer(MCPServer[AppState]):
+    """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any],
+                        context: Context[AppState, Any] | None = None) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            log.exception("tool %s failed unexpectedly", name)
+            return error_result(f"The {name} tool failed unexpectedly.", kind="internal")
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                return error_result(invalid_arguments_message(exc.__cause__), kind="invalid_request")
+            return error_result(f"Unknown tool {name!r}." if self._tool_manager.get_tool(name) is None
+                                else f"The {name} tool failed.", kind="invalid_request")
+
+
+def build_server(*, settings: Settings | None = None, mcp_settings: McpSettings | None = None,
+                 http: HttpClient | None = None, service: ImageService | None = None) -> SeedreamServer:
+    """The server. Its lifespan opens an ``ImageService`` from ``settings`` (on ``http`` if given, e.g. a
+    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it).
+
+    Raises:
+        ValueError: neither ``settings`` nor ``service`` was given.
+    """
+    if settings is None and service is None:
+        raise ValueError("build_server needs settings or a service")
+    mcp_settings = mcp_settings or McpSettings(_env_file=None)
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        if service is not None:
+            roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=service.settings.images_dir)
+            yield AppState(service=service, settings=mcp_settings, readable_roots=_readable(service, roots))
+            return
+        assert settings is not None
+        roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=settings.images_dir)
+        policy = ReferencePolicy(allowed_roots=roots)
+        async with ImageService.open(settings, http=http, reference_policy=policy) as opened:
+            yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
+
+    tools = [compact(Tool.from_function(fn, description=_one_line(fn.__doc__), annotations=annotations))
+             for fn, annotations in TOOLS]
+    return SeedreamServer(SERVER_NAME, instructions=INSTRUCTIONS, tools=tools, lifespan=lifespan,
+                          version=_version(), warn_on_duplicate_tools=False)
+
+
+def compact(tool: Tool) -> Tool:
+    """Shrink the schemas pydantic derives (they are sent to the model in every conversation): no titles,
+    optional inputs simply not required (null is still accepted), nullable outputs as ``type: [t, "null"]``.
+    """
+    tool.parameters = _compact_schema(tool.parameters, output=False)
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = _compact_schema(tool.fn_metadata.output_schema, output=True)
+    return tool
+
+
+def invalid_arguments_message(error: ValidationError) -> str:
+    """What was wrong with the arguments, per field, in words a model can act on."""
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(p) for p in item["loc"]) or "arguments"
+        if item["type"] == "missing":
+            parts.append(f"{field} is required")
+        else:
+            value = repr(item.get("input"))
+            value = value if len(value) <= 60 else value[:59] + "…"
+            parts.append(f"{field}={value}: {item['msg'].removeprefix('Value error, ')}")
+    return "Invalid arguments: " + "; ".join(parts) + "."
+
+
+def _compact_schema(schema: Any, *, output: bool) -> Any:
+    if isinstance(schema, list):
+        return [_compact_schema(item, output=output) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" or (key == "default" and (output or value is None)):
+            continue
+        if key == "properties":
+            result[key] = {name: _compact_schema(prop, output=output) for name, prop in value.items()}
+        else:
+            result[key] = _compact_schema(value, output=output)
+    return _drop_null_branch(result, output=output)
+
+
+def _drop_null_branch(schema: dict[str, Any], *, output: bool) -> dict[str, Any]:
+    """``anyOf: [X, {type: null}]`` → X (inputs) or X with a nullable type (outputs, where X has a type)."""
+    branches = schema.get("anyOf")
+    if not (isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches):
+        return schema
+    (other,) = [b for b in branches if b != {"type": "null"}]
+    if output and not isinstance(other.get("type"), str):
+        return schema
+    merged = {k: v for k, v in schema.items() if k != "anyOf"} | other
+    if output:
+        merged["type"] = [other["type"], "null"]
+    return merged
+
+
+def _one_line(doc: str | None) -> str:
+    return " ".join((doc or "").split())
+
+
+def _readable(service: ImageService, roots: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Previews are made only of files in the output folder or the allowed roots."""
+    return tuple(dict.fromkeys((service.settings.images_dir.resolve(), *roots)))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("seedream-studio")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,51 @@
+"""What the tools share for the server's lifetime (built in the lifespan, reached through the ``Context``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel
+
+from core.errors import ConfigurationError
+from core.service import ImageService
+from mcp_server.content import ResultShaper
+from mcp_server.previews import PreviewLimits
+from mcp_server.progress import JobWatches
+from mcp_server.settings import McpSettings
+
+
+@dataclass
+class AppState:
+    """The service, the adapter settings, result shaping and the jobs this server has running."""
+
+    service: ImageService
+    settings: McpSettings
+    readable_roots: tuple[Path, ...]
+    watches: JobWatches = field(default_factory=JobWatches)
+
+    @property
+    def shaper(self) -> ResultShaper:
+        s = self.settings
+        limits = PreviewLimits(budget=s.inline_budget, max_side=s.preview_max_side, max_pixels=s.preview_max_pixels,
+                               min_side=s.preview_min_side, max_images=s.max_inline_images)
+        return ResultShaper(limits=limits, readable_roots=self.readable_roots)
+
+    @classmethod
+    def of(cls, ctx: Context[Any, Any]) -> AppState:
+        state = ctx.request_context.lifespan_context
+        assert isinstance(state, AppState), "the server was built without its lifespan"
+        return state
+
+    def provider_line(self) -> str:
+        try:
+            return f"Default provider: {self.service.default_provider}."
+        except ConfigurationError as exc:
+            return f"No default provider: {exc.message}"
+
+    @staticmethod
+    def result(text: str, structured: BaseModel) -> CallToolResult:
+        return CallToolResult(content=[TextContent(text=text)], structured_content=structured.model_dump(mode="json"))

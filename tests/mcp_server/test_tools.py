@@ -1,0 +1,202 @@
+"""Each tool through the SDK's in-memory client on the sandbox (the real Ark adapter against the emulator)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+from mcp_types import ImageContent, ResourceLink, TextContent
+from PIL import Image
+
+from core.emulator import EmulatorState, Fault
+from tests.conftest import RecordingSleep
+
+TOOLS = {"generate_image", "edit_image", "list_models", "get_job", "list_jobs"}
+
+
+def text_of(result) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def blocks(result, kind: type) -> list:
+    return [block for block in result.content if isinstance(block, kind)]
+
+
+async def test_the_server_lists_exactly_the_five_tools_with_honest_annotations(connect):
+    async with connect() as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) == TOOLS
+        for name in ("generate_image", "edit_image"):
+            hints = tools[name].annotations
+            assert (hints.read_only_hint, hints.open_world_hint, hints.idempotent_hint) == (False, True, False)
+            assert tools[name].output_schema is not None
+        for name in ("list_models", "get_job", "list_jobs"):
+            assert tools[name].annotations.read_only_hint is True
+
+
+async def test_tools_list_stays_small_enough_to_send_in_every_conversation(connect):
+    async with connect() as client:
+        listing = await client.list_tools()
+        size = len(listing.model_dump_json(by_alias=True, exclude_none=True))
+        assert size < 9_000, size
+        assert "title" not in json.dumps([t.input_schema for t in listing.tools])
+
+
+async def test_parameters_are_typed_from_the_catalog(connect):
+    async with connect() as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        props = tools["generate_image"].input_schema["properties"]
+        assert "seedream-4.0" in props["model"]["enum"] and "seededit-3.0" in props["model"]["enum"]
+        assert "sandbox" in props["provider"]["enum"] and "ark" in props["provider"]["enum"]
+        assert (props["count"]["minimum"], props["count"]["maximum"]) == (1, 15)
+        assert props["output_format"]["enum"] == ["jpeg", "png"] and props["watermark"]["default"] is False
+        assert "4K" in props["size"]["description"] and "WxH" in props["size"]["description"]
+        assert tools["generate_image"].input_schema["required"] == ["prompt"]
+        assert tools["edit_image"].input_schema["properties"]["images"]["minItems"] == 1
+
+
+async def test_generate_image_saves_the_file_and_returns_path_preview_link_and_structured_data(connect):
+    async with connect() as client:
+        result = await client.call_tool("generate_image", {"prompt": "a red fox in snow", "size": "2048x2048"})
+        assert not result.is_error
+        data = result.structured_content
+        assert data["status"] == "succeeded" and data["pending"] is False and data["job_id"]
+        (image,) = data["images"]
+        path = Path(image["path"])
+        assert path.is_absolute() and path.is_file() and (image["width"], image["height"]) == (2048, 2048)
+        assert image["file_uri"] == path.as_uri() and image["bytes"] == path.stat().st_size
+        assert image["source_url"].startswith("http://sandbox.localhost/") and image["url_expires_at"]
+        assert str(path) in text_of(result)
+        (preview,) = blocks(result, ImageContent)
+        with Image.open(io.BytesIO(base64.b64decode(preview.data))) as img:
+            assert img.format == "JPEG" and max(img.size) <= 1568 and max(img.size) >= 1000
+        (link,) = blocks(result, ResourceLink)
+        assert (link.uri, link.mime_type, link.size) == (path.as_uri(), "image/jpeg", image["bytes"])
+
+
+async def test_a_group_keeps_the_images_moderation_let_through_and_reports_the_refused_one(connect):
+    async with connect() as client:
+        result = await client.call_tool("generate_image", {"prompt": "three cats [refuse:1]", "size": "1K", "count": 3})
+        assert not result.is_error
+        data = result.structured_content
+        assert data["status"] == "partial"
+        assert [i["index"] for i in data["images"]] == [0, 2]
+        assert [f["index"] for f in data["failures"]] == [1]
+        assert "Image 2 failed" in text_of(result) and "rephrase" in text_of(result).lower()
+
+
+async def test_edit_image_uses_a_reference_inside_the_allowed_folder(connect, home):
+    async with connect() as client:
+        reference = home / "photo.png"
+        Image.new("RGB", (640, 480), (200, 30, 30)).save(reference)
+        result = await client.call_tool("edit_image", {"images": [str(reference)], "prompt": "make it blue",
+                                                       "size": "1K"})
+        assert not result.is_error, text_of(result)
+        assert result.structured_content["status"] == "succeeded"
+        assert Path(result.structured_content["images"][0]["path"]).is_file()
+
+
+async def test_edit_image_accepts_a_data_uri_and_an_http_url(connect):
+    async with connect() as client:
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), (0, 90, 200)).save(buffer, "PNG")
+        data_uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        result = await client.call_tool("edit_image", {"images": [data_uri, "https://example.com/cat.png"],
+                                                       "prompt": "combine them", "size": "1K"})
+        assert not result.is_error, text_of(result)
+
+
+async def test_list_models_names_each_model_with_its_sizes_and_options(connect):
+    async with connect() as client:
+        result = await client.call_tool("list_models", {"provider": "ark"})
+        assert not result.is_error
+        models = {m["model"]: m for m in result.structured_content["models"]}
+        assert set(models) == {"seedream-5.0-pro", "seedream-5.0-lite", "seedream-4.5", "seedream-4.0", "seedream-3.0",
+                               "seededit-3.0"}
+        assert models["seedream-4.0"]["max_images"] == 15 and "4K" in models["seedream-4.0"]["sizes"]
+        assert models["seededit-3.0"]["references"] == "exactly 1" and models["seedream-3.0"]["seed"] is True
+        assert "Default provider: sandbox" in text_of(result)
+
+
+async def test_get_job_returns_a_finished_job_in_the_same_shape(connect):
+    async with connect() as client:
+        first = await client.call_tool("generate_image", {"prompt": "a lighthouse", "size": "1K"})
+        again = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"]})
+        assert not again.is_error
+        assert again.structured_content == first.structured_content
+        assert len(blocks(again, ImageContent)) == 1
+        lean = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"], "previews": False})
+        assert blocks(lean, ImageContent) == [] and len(blocks(lean, ResourceLink)) == 1
+
+
+async def test_get_job_of_an_unknown_id_is_an_error_that_points_to_list_jobs(connect):
+    async with connect() as client:
+        result = await client.call_tool("get_job", {"job_id": "nosuchjob"})
+        assert result.is_error and "list_jobs" in text_of(result)
+
+
+async def test_list_jobs_shows_recent_jobs_newest_first_with_their_files(connect):
+    async with connect() as client:
+        a = await client.call_tool("generate_image", {"prompt": "first", "size": "1K"})
+        b = await client.call_tool("generate_image", {"prompt": "second", "size": "1K"})
+        result = await client.call_tool("list_jobs", {"limit": 5})
+        jobs = result.structured_content["jobs"]
+        assert [j["job_id"] for j in jobs] == [b.structured_content["job_id"], a.structured_content["job_id"]]
+        assert jobs[0]["paths"] == [b.structured_content["images"][0]["path"]]
+        assert jobs[0]["paths"][0] in text_of(result)
+
+
+@pytest.mark.parametrize(("arguments", "says"), [
+    ({"prompt": "x", "count": 40}, "count=40"),
+    ({"prompt": "x", "model": "dall-e-3"}, "model='dall-e-3'"),
+    ({"count": 1}, "prompt is required"),
+    ({"prompt": "x", "model": "seedream-3.0", "count": 2}, "Allowed: 1"),
+    ({"prompt": "x", "size": "9999x9999"}, "Invalid size"),
+    ({"prompt": "x", "model": "seedream-4.0", "output_format": "png"}, "output_format"),
+    ({"prompt": "x", "seed": 5}, "seed"),
+    ({"prompt": "   "}, "Invalid prompt"),
+])
+async def test_invalid_arguments_are_an_error_result_saying_what_is_allowed(connect, emulator: EmulatorState,
+                                                                            arguments, says):
+    async with connect() as client:
+        result = await client.call_tool("generate_image", arguments)
+        assert result.is_error
+        text = text_of(result)
+        assert says in text and "Traceback" not in text and "pydantic" not in text
+        assert result.structured_content["error_kind"] == "invalid_request"
+        assert emulator.requests.total() == 0  # refused before any provider call
+
+
+async def test_a_moderation_refusal_is_an_error_result_with_what_to_try(connect):
+    async with connect() as client:
+        result = await client.call_tool("generate_image", {"prompt": "something forbidden", "size": "1K"})
+        assert result.is_error
+        assert result.structured_content["error_kind"] == "content_rejected"
+        assert result.structured_content["job_id"] and result.structured_content["status"] == "failed"
+        assert "rephrase" in text_of(result).lower()
+
+
+async def test_a_provider_failing_after_every_retry_is_an_error_result(connect, emulator: EmulatorState,
+                                                                       sleep: RecordingSleep):
+    async with connect() as client:
+        emulator.add_fault(Fault(provider="ark", status=500, code="InternalServiceError", times=10))
+        result = await client.call_tool("generate_image", {"prompt": "a boat", "size": "1K"})
+        assert result.is_error
+        assert result.structured_content["error_kind"] == "unavailable"
+        assert "try later" in text_of(result) and sleep.delays  # retried (without waiting) before giving up
+
+
+async def test_a_missing_provider_configuration_names_the_variables_to_set(connect, tmp_path):
+    async with connect() as client:
+        result = await client.call_tool("generate_image", {"prompt": "x", "provider": "ark"})
+    assert result.is_error and "ARK_API_KEY" in text_of(result)
+    assert result.structured_content["error_kind"] == "configuration"
+
+
+async def test_the_modern_in_process_connection_works_too(connect):
+    async with connect(mode="auto") as client:
+        result = await client.call_tool("generate_image", {"prompt": "a kite", "size": "1K"})
+    assert not result.is_error and result.structured_content["status"] == "succeeded"
