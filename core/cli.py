@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8790)
     emu.add_argument("--latency", type=float, default=0.0, help="seconds per generated image")
+    emu.add_argument("--visual-secret", default="sandbox-secret",
+                     help="the VOLC_SECRETKEY the Visual route verifies signatures with")
     emu.set_defaults(handler=_run_emulator)
 
     for name, script in (("mcp", "seedream-mcp"), ("bot", "seedream-bot")):
@@ -220,8 +222,10 @@ def _run_emulator(args: argparse.Namespace) -> int:
     from core.emulator import EmulatorConfig, create_app
 
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
-    app = create_app(EmulatorConfig(public_base_url=base, latency=args.latency))
-    print(f"Seedream emulator on {base} — Ark: {base}/api/v3, Visual/Chanjing/gateway: {base}", file=sys.stderr)
+    app = create_app(EmulatorConfig(public_base_url=base, latency=args.latency, visual_secret_key=args.visual_secret))
+    print(f"Seedream emulator on {base}: SEEDREAM_ARK_BASE_URL={base}/api/v3, SEEDREAM_VISUAL_BASE_URL / "
+          f"SEEDREAM_CHANJING_BASE_URL / SEEDREAM_GATEWAY_BASE_URL={base}; any non-empty keys, "
+          f"VOLC_SECRETKEY={args.visual_secret}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 

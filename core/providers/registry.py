@@ -16,6 +16,8 @@ from core.providers.gateway import GatewayProvider
 from core.sandbox import SANDBOX_KEY, SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET
 from core.settings import Settings
 
+SANDBOX_POLL_INTERVAL = 0.05
+
 #: Variables that configure each provider (for ``ConfigurationError`` messages and the README).
 CREDENTIAL_VARIABLES: dict[str, tuple[str, ...]] = {
     "ark": ("ARK_API_KEY",),
@@ -89,9 +91,10 @@ class ProviderRegistry:
                                   secret_key=second, region=s.visual_region, service=s.visual_service)
         from core.providers.chanjing import ChanjingProvider
 
+        # Sandbox tasks advance once per poll, so there is no point waiting seconds between polls.
+        poll = min(s.chanjing_poll_interval, SANDBOX_POLL_INTERVAL) if sandbox else s.chanjing_poll_interval
         return ChanjingProvider(http=self._http, base_url=base or s.chanjing_base_url, app_id=first,
-                                secret_key=second, poll_interval=s.chanjing_poll_interval,
-                                deadline=s.chanjing_deadline)
+                                secret_key=second, poll_interval=poll, deadline=s.chanjing_deadline)
 
 
 def _credential(settings: Settings, kind: str) -> tuple[SecretStr | None, ...]:
