@@ -77,11 +77,17 @@ def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:
     token = mcp_settings.token.get_secret_value().strip() if mcp_settings.token else ""
     if not token:
         if not is_loopback(mcp_settings.host):
-            print(f"seedream-mcp: refusing to listen on {mcp_settings.host} without a token; set "
-                  "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').", file=sys.stderr)
+            print(
+                f"seedream-mcp: refusing to listen on {mcp_settings.host} without a token; set "
+                "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         token = secrets.token_urlsafe(24)
-        print(f"seedream-mcp: SEEDREAM_MCP_TOKEN is not set; this run's bearer token is {token}", file=sys.stderr)
+        print(
+            f"seedream-mcp: SEEDREAM_MCP_TOKEN is not set; this run's bearer token is {token}",
+            file=sys.stderr,
+        )
     uvicorn_server = http_server(server, host=mcp_settings.host, port=mcp_settings.port, token=token)
     print(f"seedream-mcp: serving MCP at http://{mcp_settings.host}:{mcp_settings.port}/mcp", file=sys.stderr)
     anyio.run(uvicorn_server.serve)
@@ -89,8 +95,12 @@ def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seedream-mcp", description="Seedream image generation as an MCP server.")
-    parser.add_argument("--transport", choices=["stdio", "http"], help="default stdio (SEEDREAM_MCP_TRANSPORT)")
+    parser = argparse.ArgumentParser(
+        prog="seedream-mcp", description="Seedream image generation as an MCP server."
+    )
+    parser.add_argument(
+        "--transport", choices=["stdio", "http"], help="default stdio (SEEDREAM_MCP_TRANSPORT)"
+    )
     parser.add_argument("--host", help="HTTP address, default 127.0.0.1 (SEEDREAM_MCP_HOST)")
     parser.add_argument("--port", type=int, help="HTTP port, default 8791 (SEEDREAM_MCP_PORT)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default WARNING")

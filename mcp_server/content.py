@@ -22,13 +22,15 @@ from mcp_server.previews import Preview, PreviewLimits, make_previews
 #: What to try next, per ``SeedreamError.kind`` / ``Generation.error_kind``.
 HINTS: dict[str, str] = {
     "content_rejected": "The provider's moderation refused it; rephrase the prompt or use other reference "
-                        "images (the same input will be refused again).",
-    "rate_limited": "The provider is rate-limiting this account (retries were made); wait a minute and retry.",
+    "images (the same input will be refused again).",
+    "rate_limited": "The provider is rate-limiting this account (retries were made); wait a minute and "
+    "retry.",
     "quota_exceeded": "The account's quota or balance is used up; top it up or choose another provider.",
     "authentication": "The provider refused the credentials; check the API key configured for the server.",
-    "unavailable": "The provider is unavailable right now (retries were made); try later or another provider.",
+    "unavailable": "The provider is unavailable right now (retries were made); try later or another "
+    "provider.",
     "timeout": "The provider did not answer in time and may have billed the request; check list_jobs "
-               "before retrying.",
+    "before retrying.",
     "bad_response": "The provider's answer could not be read; retrying may help.",
     "configuration": "The server needs configuration before it can generate (see the variables named above).",
     "invalid_request": "Fix the argument and call again; list_models shows each model's sizes and options.",
@@ -53,7 +55,8 @@ class ResultShaper:
         made = await asyncio.to_thread(make_previews, [i.path for i in shown], self.limits) if shown else []
         inline = [(image, preview) for image, preview in zip(shown, made, strict=True) if preview is not None]
         failed = generation.status is JobStatus.FAILED or (
-            generation.status is JobStatus.INTERRUPTED and not generation.images)
+            generation.status is JobStatus.INTERRUPTED and not generation.images
+        )
         text = job_text(generation, pending=pending, inline=inline, previews_wanted=previews)
         content: list[ContentBlock] = [TextContent(text=text)]
         content.extend(ImageContent(data=preview.data, mime_type="image/jpeg") for _, preview in inline)
@@ -78,25 +81,38 @@ def _says_already(message: str, hint: str) -> bool:
 def error_result(message: str, *, kind: str, job_id: str | None = None) -> CallToolResult:
     """An ``isError`` result: the (safe) message plus what to try."""
     text = with_hint(message, kind)
-    structured = JobResult(job_id=job_id, status="not_started" if job_id is None else "failed", error=message,
-                           error_kind=kind)
+    structured = JobResult(
+        job_id=job_id, status="not_started" if job_id is None else "failed", error=message, error_kind=kind
+    )
     return _result([TextContent(text=text)], structured, is_error=True)
 
 
 def resource_link(image: GeneratedImage) -> ResourceLink:
-    return ResourceLink(uri=image.file_uri, name=image.path.name, mime_type=_MIME.get(image.format),
-                        size=image.bytes, description=f"{image.width}x{image.height} {image.model} (full size)")
+    return ResourceLink(
+        uri=image.file_uri,
+        name=image.path.name,
+        mime_type=_MIME.get(image.format),
+        size=image.bytes,
+        description=f"{image.width}x{image.height} {image.model} (full size)",
+    )
 
 
-def job_text(generation: Generation, *, pending: bool, inline: Sequence[tuple[GeneratedImage, Preview]],
-             previews_wanted: bool = True) -> str:
+def job_text(
+    generation: Generation,
+    *,
+    pending: bool,
+    inline: Sequence[tuple[GeneratedImage, Preview]],
+    previews_wanted: bool = True,
+) -> str:
     """The human/model-readable summary: status, every saved file by absolute path, failures, next step."""
     n = len(generation.images)
     noun = "image" if n == 1 else "images"
     head = f"Job {generation.job_id} ({generation.model} on {generation.provider}): "
     if pending:
-        head += (f"still running; {n} {noun} saved so far. Call get_job with job_id \"{generation.job_id}\" "
-                 "to wait for the rest (the job keeps running either way).")
+        head += (
+            f'still running; {n} {noun} saved so far. Call get_job with job_id "{generation.job_id}" '
+            "to wait for the rest (the job keeps running either way)."
+        )
     elif n == 0:
         head += f"{generation.status}; nothing was saved."
     else:
@@ -108,8 +124,9 @@ def job_text(generation: Generation, *, pending: bool, inline: Sequence[tuple[Ge
     if inline:
         sizes = sorted({f"{p.width}x{p.height}" for _, p in inline})
         which = "" if len(inline) == n else f" of image(s) {', '.join(str(i.index + 1) for i, _ in inline)}"
-        lines.append(f"Inline previews{which} are downscaled JPEGs ({', '.join(sizes)}); the files are the "
-                     "originals.")
+        lines.append(
+            f"Inline previews{which} are downscaled JPEGs ({', '.join(sizes)}); the files are the originals."
+        )
     elif n and previews_wanted:
         lines.append("No inline previews (they would not fit the result size limit); open the files above.")
     for failure in generation.failures:
@@ -132,5 +149,6 @@ def _describe(image: GeneratedImage) -> str:
 
 
 def _result(content: list[ContentBlock], structured: BaseModel, *, is_error: bool) -> CallToolResult:
-    return CallToolResult(content=content, structured_content=structured.model_dump(mode="json"),
-                          is_error=is_error)
+    return CallToolResult(
+        content=content, structured_content=structured.model_dump(mode="json"), is_error=is_error
+    )

@@ -26,8 +26,11 @@ class BearerAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._authorized(scope):
-            response = JSONResponse({"error": "invalid_token", "error_description": "a valid bearer token is required"},
-                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="seedream-mcp"'})
+            response = JSONResponse(
+                {"error": "invalid_token", "error_description": "a valid bearer token is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="seedream-mcp"'},
+            )
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -48,7 +51,7 @@ def is_loopback(host: str) -> bool:
 
 
 def http_server(server: SeedreamServer, *, host: str, port: int, token: str) -> uvicorn.Server:
-    """A uvicorn server for ``server`` at ``http://host:port/mcp``; ``await it.serve()`` (or ``serve(sockets=…)``).
+    """A uvicorn server for ``server`` at ``http://host:port/mcp``: ``await it.serve()`` (or with sockets).
 
     Logs go through the ``logging`` configuration (stderr); no access log.
     """

@@ -29,10 +29,19 @@ class ImageInfo(_Compact):
 
     @classmethod
     def of(cls, image: GeneratedImage) -> ImageInfo:
-        return cls(index=image.index, path=str(image.path), file_uri=image.file_uri, width=image.width,
-                   height=image.height, bytes=image.bytes, model=image.model, provider=image.provider,
-                   seed=image.seed, source_url=image.source_url,
-                   url_expires_at=image.url_expires_at.isoformat() if image.url_expires_at else None)
+        return cls(
+            index=image.index,
+            path=str(image.path),
+            file_uri=image.file_uri,
+            width=image.width,
+            height=image.height,
+            bytes=image.bytes,
+            model=image.model,
+            provider=image.provider,
+            seed=image.seed,
+            source_url=image.source_url,
+            url_expires_at=image.url_expires_at.isoformat() if image.url_expires_at else None,
+        )
 
 
 class FailureInfo(_Compact):
@@ -101,9 +110,17 @@ class JobSummary(_Compact):
     @classmethod
     def of(cls, record: JobRecord) -> JobSummary:
         prompt = record.prompt if len(record.prompt) <= 120 else record.prompt[:119] + "…"
-        return cls(job_id=record.id, status=str(record.status), created_at=record.created_at.isoformat(),
-                   prompt=prompt, model=record.model, provider=record.provider,
-                   paths=[str(i.path) for i in record.images], failures=len(record.failures), error=record.error)
+        return cls(
+            job_id=record.id,
+            status=str(record.status),
+            created_at=record.created_at.isoformat(),
+            prompt=prompt,
+            model=record.model,
+            provider=record.provider,
+            paths=[str(i.path) for i in record.images],
+            failures=len(record.failures),
+            error=record.error,
+        )
 
 
 class JobList(_Compact):
@@ -113,7 +130,14 @@ class JobList(_Compact):
 def job_result(generation: Generation, *, pending: bool) -> JobResult:
     """The structured form of a (possibly unfinished) generation."""
     return JobResult(
-        job_id=generation.job_id, status=str(generation.status), pending=pending, provider=generation.provider,
-        model=generation.model, images=[ImageInfo.of(i) for i in generation.images],
-        failures=[FailureInfo.of(f) for f in generation.failures], usage=UsageInfo.of(generation.usage),
-        error=generation.error, error_kind=generation.error_kind)
+        job_id=generation.job_id,
+        status=str(generation.status),
+        pending=pending,
+        provider=generation.provider,
+        model=generation.model,
+        images=[ImageInfo.of(i) for i in generation.images],
+        failures=[FailureInfo.of(f) for f in generation.failures],
+        usage=UsageInfo.of(generation.usage),
+        error=generation.error,
+        error_kind=generation.error_kind,
+    )

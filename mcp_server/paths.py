@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def allowed_roots(allowed_dirs: str | None, *, output_dir: Path, home: Path | None = None) -> tuple[Path, ...]:
+def allowed_roots(
+    allowed_dirs: str | None, *, output_dir: Path, home: Path | None = None
+) -> tuple[Path, ...]:
     """The resolved allowed roots: ``allowed_dirs`` (``os.pathsep``-separated), else home + output folder.
 
     Relative entries are ignored: they would depend on the working directory the client happened to use.

@@ -50,8 +50,9 @@ class JobWatches:
     def __init__(self) -> None:
         self._watches: dict[str, JobWatch] = {}
 
-    async def start(self, watch: JobWatch, service: ImageService, request: GenerateRequest, *,
-                    requester: Requester) -> JobHandle:
+    async def start(
+        self, watch: JobWatch, service: ImageService, request: GenerateRequest, *, requester: Requester
+    ) -> JobHandle:
         """Start the job of ``watch`` (attach listeners first, so no early event is missed)."""
         handle = await service.start(request, requester=requester, on_event=watch.on_event, plan=watch.plan)
         watch.handle = handle
@@ -99,8 +100,9 @@ class ProgressReporter:
             log.debug("could not send a progress notification", exc_info=True)
 
 
-async def wait_for(watch: JobWatch, reporter: ProgressReporter, *, wait_seconds: float,
-                   heartbeat_seconds: float) -> Generation | None:
+async def wait_for(
+    watch: JobWatch, reporter: ProgressReporter, *, wait_seconds: float, heartbeat_seconds: float
+) -> Generation | None:
     """The job's ``Generation`` if it finishes within ``wait_seconds``, else None (it keeps running).
 
     Never cancels the job: a client cancelling the call, or the wait running out, only stops the waiting.

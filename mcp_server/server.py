@@ -27,17 +27,18 @@ log = logging.getLogger(__name__)
 
 SERVER_NAME = "seedream"
 INSTRUCTIONS = (
-    "ByteDance Seedream image generation. Images are saved full size on the server's disk; results name each "
-    "file by absolute path and include downscaled previews. A result with pending=true is still running: call "
-    "get_job with its job_id."
+    "ByteDance Seedream image generation. Images are saved full size on the server's disk; results name "
+    "each file by absolute path and include downscaled previews. A result with pending=true is still "
+    "running: call get_job with its job_id."
 )
 
 
 class SeedreamServer(MCPServer[AppState]):
     """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text."""
 
-    async def call_tool(self, name: str, arguments: dict[str, Any],
-                        context: Context[AppState, Any] | None = None) -> CallToolResult | InputRequiredResult:
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -46,12 +47,21 @@ class SeedreamServer(MCPServer[AppState]):
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):
                 return error_result(invalid_arguments_message(exc.__cause__), kind="invalid_request")
-            return error_result(f"Unknown tool {name!r}." if self._tool_manager.get_tool(name) is None
-                                else f"The {name} tool failed.", kind="invalid_request")
+            return error_result(
+                f"Unknown tool {name!r}."
+                if self._tool_manager.get_tool(name) is None
+                else f"The {name} tool failed.",
+                kind="invalid_request",
+            )
 
 
-def build_server(*, settings: Settings | None = None, mcp_settings: McpSettings | None = None,
-                 http: HttpClient | None = None, service: ImageService | None = None) -> SeedreamServer:
+def build_server(
+    *,
+    settings: Settings | None = None,
+    mcp_settings: McpSettings | None = None,
+    http: HttpClient | None = None,
+    service: ImageService | None = None,
+) -> SeedreamServer:
     """The server. Its lifespan opens an ``ImageService`` from ``settings`` (on ``http`` if given, e.g. a
     sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it).
 
@@ -74,10 +84,18 @@ def build_server(*, settings: Settings | None = None, mcp_settings: McpSettings 
         async with ImageService.open(settings, http=http, reference_policy=policy) as opened:
             yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
 
-    tools = [compact(Tool.from_function(fn, description=_one_line(fn.__doc__), annotations=annotations))
-             for fn, annotations in TOOLS]
-    return SeedreamServer(SERVER_NAME, instructions=INSTRUCTIONS, tools=tools, lifespan=lifespan,
-                          version=_version(), warn_on_duplicate_tools=False)
+    tools = [
+        compact(Tool.from_function(fn, description=_one_line(fn.__doc__), annotations=annotations))
+        for fn, annotations in TOOLS
+    ]
+    return SeedreamServer(
+        SERVER_NAME,
+        instructions=INSTRUCTIONS,
+        tools=tools,
+        lifespan=lifespan,
+        version=_version(),
+        warn_on_duplicate_tools=False,
+    )
 
 
 def compact(tool: Tool) -> Tool:

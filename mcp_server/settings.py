@@ -21,9 +21,13 @@ class McpSettings(BaseSettings):
     port: int = Field(8791, ge=0, le=65535)
     token: SecretStr | None = Field(None, description="bearer token the HTTP transport requires")
     allowed_dirs: str | None = Field(
-        None, description="os.pathsep-separated folders local reference images may come from "
-                          "(default: the home folder and the output folder)")
-    inline_budget: int = Field(DEFAULT_INLINE_BUDGET, ge=0, description="max base64 characters of previews per result")
+        None,
+        description="os.pathsep-separated folders local reference images may come from "
+        "(default: the home folder and the output folder)",
+    )
+    inline_budget: int = Field(
+        DEFAULT_INLINE_BUDGET, ge=0, description="max base64 characters of previews per result"
+    )
     preview_max_side: int = Field(1568, ge=64, description="long edge of an inline preview, at most")
     preview_max_pixels: int = Field(1_150_000, ge=4096, description="pixels of an inline preview, at most")
     preview_min_side: int = Field(384, ge=32, description="a preview that would be smaller is left out")

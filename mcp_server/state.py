@@ -30,8 +30,13 @@ class AppState:
     @property
     def shaper(self) -> ResultShaper:
         s = self.settings
-        limits = PreviewLimits(budget=s.inline_budget, max_side=s.preview_max_side, max_pixels=s.preview_max_pixels,
-                               min_side=s.preview_min_side, max_images=s.max_inline_images)
+        limits = PreviewLimits(
+            budget=s.inline_budget,
+            max_side=s.preview_max_side,
+            max_pixels=s.preview_max_pixels,
+            min_side=s.preview_min_side,
+            max_images=s.max_inline_images,
+        )
         return ResultShaper(limits=limits, readable_roots=self.readable_roots)
 
     @classmethod
@@ -48,4 +53,6 @@ class AppState:
 
     @staticmethod
     def result(text: str, structured: BaseModel) -> CallToolResult:
-        return CallToolResult(content=[TextContent(text=text)], structured_content=structured.model_dump(mode="json"))
+        return CallToolResult(
+            content=[TextContent(text=text)], structured_content=structured.model_dump(mode="json")
+        )

@@ -1,8 +1,9 @@
 """The five tools. Parameters are typed from the catalog; every description is one line for a model.
 
-Each tool returns a deliberately built ``CallToolResult`` (see ``content``). For the job tools the ``Annotated``
-return type gives the SDK the ``outputSchema`` and makes it check ``structuredContent`` against it; the listing
-tools return ``structuredContent`` without declaring a schema (it would cost context in every conversation).
+Each tool returns a deliberately built ``CallToolResult`` (see ``content``). For the job tools the
+``Annotated`` return type gives the SDK the ``outputSchema`` and makes it check ``structuredContent`` against
+it; the listing tools return ``structuredContent`` without declaring a schema (it would cost context in every
+conversation).
 """
 
 from typing import Annotated, Literal
@@ -23,8 +24,14 @@ from mcp_server.state import AppState
 
 REQUESTER = Requester(adapter="mcp")
 MODEL_KEYS: tuple[str, ...] = tuple(dict.fromkeys(m.key for m in MODELS))
-PROVIDER_NAMES: tuple[str, ...] = (*PROVIDERS, SANDBOX_PREFIX, *(f"{SANDBOX_PREFIX}-{p}" for p in PROVIDERS[1:]))
-TIERS: tuple[str, ...] = tuple(sorted({t for m in MODELS for t in m.sizes.tiers}, key=lambda t: float(t[:-1])))
+PROVIDER_NAMES: tuple[str, ...] = (
+    *PROVIDERS,
+    SANDBOX_PREFIX,
+    *(f"{SANDBOX_PREFIX}-{p}" for p in PROVIDERS[1:]),
+)
+TIERS: tuple[str, ...] = tuple(
+    sorted({t for m in MODELS for t in m.sizes.tiers}, key=lambda t: float(t[:-1]))
+)
 MAX_COUNT = max(m.max_outputs for m in MODELS)
 MAX_REFERENCES = max(m.max_references for m in MODELS)
 
@@ -32,46 +39,108 @@ ModelName = Literal[MODEL_KEYS]  # type: ignore[valid-type]
 ProviderName = Literal[PROVIDER_NAMES]  # type: ignore[valid-type]
 AspectRatio = Literal[RATIOS]  # type: ignore[valid-type]
 
-GENERATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                            open_world_hint=True)
+GENERATES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
 READS = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 Prompt = Annotated[str, Field(description=f"What to draw or change (≤ {MAX_PROMPT_CHARS} chars).")]
 Model = Annotated[ModelName | None, Field(description="Default seedream-4.0; see list_models.")]
-Size = Annotated[str | None, Field(description=f"Tier ({'/'.join(TIERS)}; per model), WxH (2048x2048) or aspect "
-                                               "ratio (16:9).")]
+Size = Annotated[
+    str | None,
+    Field(description=f"Tier ({'/'.join(TIERS)}; per model), WxH (2048x2048) or aspect ratio (16:9)."),
+]
 Ratio = Annotated[AspectRatio | None, Field(description="With a tier: size=4K aspect_ratio=16:9.")]
-Count = Annotated[int, Field(ge=1, le=MAX_COUNT, description="Images; in group mode the model may make fewer.")]
-Seed = Annotated[int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seedream-3.0/seededit-3.0 only.")]
-Guidance = Annotated[float | None, Field(ge=1, le=10, description="Prompt adherence; seedream-3.0/seededit-3.0 only.")]
+Count = Annotated[
+    int, Field(ge=1, le=MAX_COUNT, description="Images; in group mode the model may make fewer.")
+]
+Seed = Annotated[
+    int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seedream-3.0/seededit-3.0 only.")
+]
+Guidance = Annotated[
+    float | None, Field(ge=1, le=10, description="Prompt adherence; seedream-3.0/seededit-3.0 only.")
+]
 Watermark = Annotated[bool, Field(description="Add the provider's 'AI generated' mark.")]
-OutputFormat = Annotated[Literal["jpeg", "png"] | None, Field(description="png: Ark seedream-5.0 models only.")]
-Provider = Annotated[ProviderName | None, Field(description="Default: the server's. sandbox*: free test images.")]
-References = Annotated[list[str], Field(min_length=1, max_length=MAX_REFERENCES, description=(
-    "Absolute paths or file:// URIs (allowed folders only), http(s) URLs, data:image URIs."))]
+OutputFormat = Annotated[
+    Literal["jpeg", "png"] | None, Field(description="png: Ark seedream-5.0 models only.")
+]
+Provider = Annotated[
+    ProviderName | None, Field(description="Default: the server's. sandbox*: free test images.")
+]
+References = Annotated[
+    list[str],
+    Field(
+        min_length=1,
+        max_length=MAX_REFERENCES,
+        description=("Absolute paths or file:// URIs (allowed folders only), http(s) URLs, data:image URIs."),
+    ),
+]
 
 
-async def generate_image(ctx: Context, prompt: Prompt, model: Model = None, size: Size = None,
-                         aspect_ratio: Ratio = None, count: Count = 1, seed: Seed = None,
-                         guidance: Guidance = None, watermark: Watermark = False,
-                         output_format: OutputFormat = None,
-                         provider: Provider = None) -> Annotated[CallToolResult, JobResult]:
+async def generate_image(
+    ctx: Context,
+    prompt: Prompt,
+    model: Model = None,
+    size: Size = None,
+    aspect_ratio: Ratio = None,
+    count: Count = 1,
+    seed: Seed = None,
+    guidance: Guidance = None,
+    watermark: Watermark = False,
+    output_format: OutputFormat = None,
+    provider: Provider = None,
+) -> Annotated[CallToolResult, JobResult]:
     """Generate images with ByteDance Seedream. Saves full-size files; returns their absolute paths, previews
     and metadata. Still running after ~45 s: returns pending=true and a job_id for get_job."""
-    return await _generate(ctx, dict(prompt=prompt, model=model, size=size, aspect_ratio=aspect_ratio,
-                                     count=count, seed=seed, guidance=guidance, watermark=watermark,
-                                     output_format=output_format, provider=provider))
+    return await _generate(
+        ctx,
+        dict(
+            prompt=prompt,
+            model=model,
+            size=size,
+            aspect_ratio=aspect_ratio,
+            count=count,
+            seed=seed,
+            guidance=guidance,
+            watermark=watermark,
+            output_format=output_format,
+            provider=provider,
+        ),
+    )
 
 
-async def edit_image(ctx: Context, images: References, prompt: Prompt, model: Model = None, size: Size = None,
-                     aspect_ratio: Ratio = None, count: Count = 1, seed: Seed = None, guidance: Guidance = None,
-                     watermark: Watermark = False, output_format: OutputFormat = None,
-                     provider: Provider = None) -> Annotated[CallToolResult, JobResult]:
+async def edit_image(
+    ctx: Context,
+    images: References,
+    prompt: Prompt,
+    model: Model = None,
+    size: Size = None,
+    aspect_ratio: Ratio = None,
+    count: Count = 1,
+    seed: Seed = None,
+    guidance: Guidance = None,
+    watermark: Watermark = False,
+    output_format: OutputFormat = None,
+    provider: Provider = None,
+) -> Annotated[CallToolResult, JobResult]:
     """Edit one image, fuse several, or make a group (count > 1) from reference images. Result as
     generate_image."""
-    return await _generate(ctx, dict(prompt=prompt, images=tuple(images), model=model, size=size,
-                                     aspect_ratio=aspect_ratio, count=count, seed=seed, guidance=guidance,
-                                     watermark=watermark, output_format=output_format, provider=provider))
+    return await _generate(
+        ctx,
+        dict(
+            prompt=prompt,
+            images=tuple(images),
+            model=model,
+            size=size,
+            aspect_ratio=aspect_ratio,
+            count=count,
+            seed=seed,
+            guidance=guidance,
+            watermark=watermark,
+            output_format=output_format,
+            provider=provider,
+        ),
+    )
 
 
 async def list_models(ctx: Context, provider: Provider = None) -> CallToolResult:
@@ -80,15 +149,22 @@ async def list_models(ctx: Context, provider: Provider = None) -> CallToolResult
     kinds = [provider] if provider else list(PROVIDERS)
     infos = [_model_info(spec) for kind in kinds for spec in models_for(kind)]
     lines = [state.provider_line()]
-    lines += [f"- {m.model} [{m.provider}]: sizes {m.sizes} (default {m.default_size}); up to {m.max_images} "
-              f"image(s); references {m.references}" + (f"; guidance {m.guidance}" if m.guidance else "")
-              + ("; seed" if m.seed else "") + f"; formats {'/'.join(m.formats)}" for m in infos]
+    lines += [
+        f"- {m.model} [{m.provider}]: sizes {m.sizes} (default {m.default_size}); up to {m.max_images} "
+        f"image(s); references {m.references}"
+        + (f"; guidance {m.guidance}" if m.guidance else "")
+        + ("; seed" if m.seed else "")
+        + f"; formats {'/'.join(m.formats)}"
+        for m in infos
+    ]
     return state.result("\n".join(lines), ModelList(models=infos))
 
 
-async def get_job(ctx: Context, job_id: Annotated[str, Field(description="From a result or list_jobs.")],
-                  previews: Annotated[bool, Field(description="Include inline previews.")] = True,
-                  ) -> Annotated[CallToolResult, JobResult]:
+async def get_job(
+    ctx: Context,
+    job_id: Annotated[str, Field(description="From a result or list_jobs.")],
+    previews: Annotated[bool, Field(description="Include inline previews.")] = True,
+) -> Annotated[CallToolResult, JobResult]:
     """A job's result, as generate_image; waits up to ~45 s more while it runs."""
     state = AppState.of(ctx)
     try:
@@ -104,22 +180,32 @@ async def get_job(ctx: Context, job_id: Annotated[str, Field(description="From a
         if generation is not None:
             return await state.shaper.job(generation, pending=False, previews=previews)
         record = await state.service.get_job(job_id)
-    return await state.shaper.job(record.to_generation(), pending=not record.status.finished, previews=previews)
+    return await state.shaper.job(
+        record.to_generation(), pending=not record.status.finished, previews=previews
+    )
 
 
-async def list_jobs(ctx: Context, limit: Annotated[int, Field(ge=1, le=50, description="How many.")] = 10,
-                    ) -> CallToolResult:
+async def list_jobs(
+    ctx: Context,
+    limit: Annotated[int, Field(ge=1, le=50, description="How many.")] = 10,
+) -> CallToolResult:
     """Recent jobs of this server, newest first, with their files."""
     state = AppState.of(ctx)
     records = await state.service.list_jobs(adapter=REQUESTER.adapter, limit=limit)
     jobs = [JobSummary.of(r) for r in records]
-    lines = [f"- {j.job_id} {j.status} {j.created_at[:19]} {j.model}: {j.prompt!r}"
-             + "".join(f"\n    {p}" for p in j.paths) for j in jobs] or ["No jobs yet."]
+    lines = [
+        f"- {j.job_id} {j.status} {j.created_at[:19]} {j.model}: {j.prompt!r}"
+        + "".join(f"\n    {p}" for p in j.paths)
+        for j in jobs
+    ] or ["No jobs yet."]
     return state.result("\n".join(lines), JobList(jobs=jobs))
 
 
 TOOLS = (
-    (generate_image, GENERATES), (edit_image, GENERATES), (list_models, READS), (get_job, READS),
+    (generate_image, GENERATES),
+    (edit_image, GENERATES),
+    (list_models, READS),
+    (get_job, READS),
     (list_jobs, READS),
 )
 
@@ -149,8 +235,12 @@ async def _wait(ctx: Context, state: AppState, watch: JobWatch, *, done: int) ->
 
 
 async def _wait_with(state: AppState, watch: JobWatch, reporter: ProgressReporter) -> Generation | None:
-    return await wait_for(watch, reporter, wait_seconds=state.settings.wait_seconds,
-                          heartbeat_seconds=state.settings.heartbeat_seconds)
+    return await wait_for(
+        watch,
+        reporter,
+        wait_seconds=state.settings.wait_seconds,
+        heartbeat_seconds=state.settings.heartbeat_seconds,
+    )
 
 
 def _model_info(spec: ModelSpec) -> ModelInfo:
@@ -162,7 +252,19 @@ def _model_info(spec: ModelSpec) -> ModelInfo:
         refs = f"{spec.min_references}-{spec.max_references}"
     if spec.references.urls_only and spec.max_references:
         refs += " (http(s) URLs only)"
-    guidance = f"{spec.guidance[0]:g}-{spec.guidance[1]:g}, default {spec.guidance[2]:g}" if spec.guidance else None
-    return ModelInfo(model=spec.key, provider=spec.provider, title=spec.title, sizes=spec.sizes.describe(),
-                     default_size=spec.sizes.default, max_images=spec.max_outputs, references=refs, seed=spec.seed,
-                     guidance=guidance, formats=list(spec.output_formats), notes=spec.notes)
+    guidance = (
+        f"{spec.guidance[0]:g}-{spec.guidance[1]:g}, default {spec.guidance[2]:g}" if spec.guidance else None
+    )
+    return ModelInfo(
+        model=spec.key,
+        provider=spec.provider,
+        title=spec.title,
+        sizes=spec.sizes.describe(),
+        default_size=spec.sizes.default,
+        max_images=spec.max_outputs,
+        references=refs,
+        seed=spec.seed,
+        guidance=guidance,
+        formats=list(spec.output_formats),
+        notes=spec.notes,
+    )

@@ -18,6 +18,12 @@ from tests.conftest import make_settings
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 
+def mcp_settings(home: Path, **overrides: Any) -> McpSettings:
+    """Test settings: references from ``home`` only; heartbeats effectively off (tests use the event path)."""
+    values: dict[str, Any] = {"allowed_dirs": str(home), "heartbeat_seconds": 3600.0} | overrides
+    return McpSettings(_env_file=None, **values)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """The folder local reference images may come from (SEEDREAM_MCP_ALLOWED_DIRS)."""
@@ -28,13 +34,15 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def connect(tmp_path: Path, http: HttpClient, home: Path) -> Connect:
-    """``async with connect(**mcp_settings) as client``: a client (JSON-RPC framing, as real clients use)."""
+    """``async with connect(settings | **overrides) as client``: a client using JSON-RPC framing, as real
+    clients do (``mode="auto"``: the SDK's modern in-process path)."""
 
     @asynccontextmanager
-    async def open_client(*, mode: str = "legacy", **overrides: Any) -> AsyncIterator[Client]:
-        values: dict[str, Any] = {"allowed_dirs": str(home), "heartbeat_seconds": 3600.0} | overrides
-        server = build_server(settings=make_settings(tmp_path), mcp_settings=McpSettings(_env_file=None, **values),
-                              http=http)
+    async def open_client(
+        settings: McpSettings | None = None, *, mode: str = "legacy", **overrides: Any
+    ) -> AsyncIterator[Client]:
+        settings = settings or mcp_settings(home, **overrides)
+        server = build_server(settings=make_settings(tmp_path), mcp_settings=settings, http=http)
         async with Client(server, mode=mode) as client:
             yield client
 

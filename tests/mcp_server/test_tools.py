@@ -31,7 +31,11 @@ async def test_the_server_lists_exactly_the_five_tools_with_honest_annotations(c
         assert set(tools) == TOOLS
         for name in ("generate_image", "edit_image"):
             hints = tools[name].annotations
-            assert (hints.read_only_hint, hints.open_world_hint, hints.idempotent_hint) == (False, True, False)
+            assert (hints.read_only_hint, hints.open_world_hint, hints.idempotent_hint) == (
+                False,
+                True,
+                False,
+            )
             assert tools[name].output_schema is not None
         for name in ("list_models", "get_job", "list_jobs"):
             assert tools[name].annotations.read_only_hint is True
@@ -60,7 +64,9 @@ async def test_parameters_are_typed_from_the_catalog(connect):
 
 async def test_generate_image_saves_the_file_and_returns_path_preview_link_and_structured_data(connect):
     async with connect() as client:
-        result = await client.call_tool("generate_image", {"prompt": "a red fox in snow", "size": "2048x2048"})
+        result = await client.call_tool(
+            "generate_image", {"prompt": "a red fox in snow", "size": "2048x2048"}
+        )
         assert not result.is_error
         data = result.structured_content
         assert data["status"] == "succeeded" and data["pending"] is False and data["job_id"]
@@ -79,7 +85,9 @@ async def test_generate_image_saves_the_file_and_returns_path_preview_link_and_s
 
 async def test_a_group_keeps_the_images_moderation_let_through_and_reports_the_refused_one(connect):
     async with connect() as client:
-        result = await client.call_tool("generate_image", {"prompt": "three cats [refuse:1]", "size": "1K", "count": 3})
+        result = await client.call_tool(
+            "generate_image", {"prompt": "three cats [refuse:1]", "size": "1K", "count": 3}
+        )
         assert not result.is_error
         data = result.structured_content
         assert data["status"] == "partial"
@@ -92,8 +100,9 @@ async def test_edit_image_uses_a_reference_inside_the_allowed_folder(connect, ho
     async with connect() as client:
         reference = home / "photo.png"
         Image.new("RGB", (640, 480), (200, 30, 30)).save(reference)
-        result = await client.call_tool("edit_image", {"images": [str(reference)], "prompt": "make it blue",
-                                                       "size": "1K"})
+        result = await client.call_tool(
+            "edit_image", {"images": [str(reference)], "prompt": "make it blue", "size": "1K"}
+        )
         assert not result.is_error, text_of(result)
         assert result.structured_content["status"] == "succeeded"
         assert Path(result.structured_content["images"][0]["path"]).is_file()
@@ -104,8 +113,10 @@ async def test_edit_image_accepts_a_data_uri_and_an_http_url(connect):
         buffer = io.BytesIO()
         Image.new("RGB", (64, 64), (0, 90, 200)).save(buffer, "PNG")
         data_uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-        result = await client.call_tool("edit_image", {"images": [data_uri, "https://example.com/cat.png"],
-                                                       "prompt": "combine them", "size": "1K"})
+        result = await client.call_tool(
+            "edit_image",
+            {"images": [data_uri, "https://example.com/cat.png"], "prompt": "combine them", "size": "1K"},
+        )
         assert not result.is_error, text_of(result)
 
 
@@ -114,8 +125,14 @@ async def test_list_models_names_each_model_with_its_sizes_and_options(connect):
         result = await client.call_tool("list_models", {"provider": "ark"})
         assert not result.is_error
         models = {m["model"]: m for m in result.structured_content["models"]}
-        assert set(models) == {"seedream-5.0-pro", "seedream-5.0-lite", "seedream-4.5", "seedream-4.0", "seedream-3.0",
-                               "seededit-3.0"}
+        assert set(models) == {
+            "seedream-5.0-pro",
+            "seedream-5.0-lite",
+            "seedream-4.5",
+            "seedream-4.0",
+            "seedream-3.0",
+            "seededit-3.0",
+        }
         assert models["seedream-4.0"]["max_images"] == 15 and "4K" in models["seedream-4.0"]["sizes"]
         assert models["seededit-3.0"]["references"] == "exactly 1" and models["seedream-3.0"]["seed"] is True
         assert "Default provider: sandbox" in text_of(result)
@@ -128,7 +145,9 @@ async def test_get_job_returns_a_finished_job_in_the_same_shape(connect):
         assert not again.is_error
         assert again.structured_content == first.structured_content
         assert len(blocks(again, ImageContent)) == 1
-        lean = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"], "previews": False})
+        lean = await client.call_tool(
+            "get_job", {"job_id": first.structured_content["job_id"], "previews": False}
+        )
         assert blocks(lean, ImageContent) == [] and len(blocks(lean, ResourceLink)) == 1
 
 
@@ -149,18 +168,22 @@ async def test_list_jobs_shows_recent_jobs_newest_first_with_their_files(connect
         assert jobs[0]["paths"][0] in text_of(result)
 
 
-@pytest.mark.parametrize(("arguments", "says"), [
-    ({"prompt": "x", "count": 40}, "count=40"),
-    ({"prompt": "x", "model": "dall-e-3"}, "model='dall-e-3'"),
-    ({"count": 1}, "prompt is required"),
-    ({"prompt": "x", "model": "seedream-3.0", "count": 2}, "Allowed: 1"),
-    ({"prompt": "x", "size": "9999x9999"}, "Invalid size"),
-    ({"prompt": "x", "model": "seedream-4.0", "output_format": "png"}, "output_format"),
-    ({"prompt": "x", "seed": 5}, "seed"),
-    ({"prompt": "   "}, "Invalid prompt"),
-])
-async def test_invalid_arguments_are_an_error_result_saying_what_is_allowed(connect, emulator: EmulatorState,
-                                                                            arguments, says):
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"prompt": "x", "count": 40}, "count=40"),
+        ({"prompt": "x", "model": "dall-e-3"}, "model='dall-e-3'"),
+        ({"count": 1}, "prompt is required"),
+        ({"prompt": "x", "model": "seedream-3.0", "count": 2}, "Allowed: 1"),
+        ({"prompt": "x", "size": "9999x9999"}, "Invalid size"),
+        ({"prompt": "x", "model": "seedream-4.0", "output_format": "png"}, "output_format"),
+        ({"prompt": "x", "seed": 5}, "seed"),
+        ({"prompt": "   "}, "Invalid prompt"),
+    ],
+)
+async def test_invalid_arguments_are_an_error_result_saying_what_is_allowed(
+    connect, emulator: EmulatorState, arguments, says
+):
     async with connect() as client:
         result = await client.call_tool("generate_image", arguments)
         assert result.is_error
@@ -179,8 +202,9 @@ async def test_a_moderation_refusal_is_an_error_result_with_what_to_try(connect)
         assert "rephrase" in text_of(result).lower()
 
 
-async def test_a_provider_failing_after_every_retry_is_an_error_result(connect, emulator: EmulatorState,
-                                                                       sleep: RecordingSleep):
+async def test_a_provider_failing_after_every_retry_is_an_error_result(
+    connect, emulator: EmulatorState, sleep: RecordingSleep
+):
     async with connect() as client:
         emulator.add_fault(Fault(provider="ark", status=500, code="InternalServiceError", times=10))
         result = await client.call_tool("generate_image", {"prompt": "a boat", "size": "1K"})
@@ -200,3 +224,24 @@ async def test_the_modern_in_process_connection_works_too(connect):
     async with connect(mode="auto") as client:
         result = await client.call_tool("generate_image", {"prompt": "a kite", "size": "1K"})
     assert not result.is_error and result.structured_content["status"] == "succeeded"
+
+
+async def test_jobs_of_other_adapters_are_invisible_to_mcp_clients(service, home):
+    from mcp import Client
+
+    from core.jobs import Requester
+    from core.requests import GenerateRequest
+    from mcp_server.server import build_server
+    from tests.mcp_server.conftest import mcp_settings
+
+    theirs = await service.generate(
+        GenerateRequest.create(prompt="a discord cat", size="1K"),
+        requester=Requester(adapter="discord", user_id="42"),
+    )
+    async with Client(
+        build_server(service=service, mcp_settings=mcp_settings(home)), mode="legacy"
+    ) as client:
+        found = await client.call_tool("get_job", {"job_id": theirs.job_id})
+        listed = await client.call_tool("list_jobs", {})
+    assert found.is_error and found.structured_content["error_kind"] == "job_not_found"
+    assert listed.structured_content["jobs"] == []

@@ -1,0 +1,108 @@
+"""Long work: progress notifications, heartbeats, early return with the job id, and get_job finishing it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mcp_types import ImageContent, TextContent
+
+from core.emulator import EmulatorState
+from tests.mcp_server.conftest import mcp_settings
+
+
+class Progress:
+    """Records ``notifications/progress`` as the client receives them."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[float, float | None, str | None]] = []
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        self.updates.append((progress, total, message))
+
+    @property
+    def messages(self) -> list[str]:
+        return [m or "" for _, _, m in self.updates]
+
+
+def strictly_increasing(values: list[float]) -> bool:
+    return all(b > a for a, b in zip(values, values[1:], strict=False))
+
+
+async def test_every_job_event_is_reported_as_progress_with_a_growing_value(connect):
+    progress = Progress()
+    async with connect() as client:
+        result = await client.call_tool(
+            "generate_image", {"prompt": "three owls", "size": "1K", "count": 3}, progress_callback=progress
+        )
+    assert not result.is_error
+    messages = progress.messages
+    assert messages[0] == "Generating"
+    assert [m.split(" saved")[0] for m in messages if " saved" in m] == ["Image 1", "Image 2", "Image 3"]
+    assert messages[-1] == "Finished: succeeded"
+    values = [p for p, _, _ in progress.updates]
+    assert strictly_increasing(values) and values[-1] == progress.updates[-1][1] == 4.0
+
+
+async def test_a_failed_image_is_reported_as_progress_too(connect):
+    progress = Progress()
+    async with connect() as client:
+        await client.call_tool(
+            "generate_image",
+            {"prompt": "owls [refuse:0]", "size": "1K", "count": 2},
+            progress_callback=progress,
+        )
+    assert any(m.startswith("Image 1 failed") for m in progress.messages)
+
+
+async def test_a_held_job_sends_heartbeats_while_nothing_happens(connect, emulator: EmulatorState):
+    emulator.hold = asyncio.Event()
+    progress = Progress()
+
+    async def release_after_a_heartbeat(value: float, total: float | None, message: str | None) -> None:
+        await progress(value, total, message)
+        if message and message.startswith("Still generating"):
+            emulator.hold.set()
+
+    async with connect(heartbeat_seconds=0.01) as client:
+        result = await client.call_tool(
+            "generate_image",
+            {"prompt": "a slow tide", "size": "1K"},
+            progress_callback=release_after_a_heartbeat,
+        )
+    assert not result.is_error and result.structured_content["status"] == "succeeded"
+    assert any(m.startswith("Still generating") for m in progress.messages)
+    assert strictly_increasing([p for p, _, _ in progress.updates])
+
+
+async def test_a_job_not_done_in_time_returns_its_id_and_get_job_returns_the_rest(connect, emulator, home):
+    emulator.hold = asyncio.Event()
+    settings = mcp_settings(home, wait_seconds=0)
+    async with connect(settings) as client:
+        first = await client.call_tool(
+            "generate_image", {"prompt": "a slow castle", "size": "1K", "count": 2}
+        )
+        assert not first.is_error
+        data = first.structured_content
+        assert data["pending"] is True and data["status"] in ("queued", "running") and data["images"] == []
+        job_id = data["job_id"]
+        text = first.content[0].text
+        assert job_id in text and "get_job" in text and "still running" in text
+
+        settings.wait_seconds = 60  # get_job may now wait; the job finishes as soon as the provider answers
+        emulator.hold.set()
+        progress = Progress()
+        rest = await client.call_tool("get_job", {"job_id": job_id}, progress_callback=progress)
+    assert not rest.is_error
+    assert rest.structured_content["pending"] is False and rest.structured_content["status"] == "succeeded"
+    assert len(rest.structured_content["images"]) == 2
+    assert len([b for b in rest.content if isinstance(b, ImageContent)]) == 2
+    assert all(isinstance(b, TextContent) for b in rest.content[:1])
+
+
+async def test_get_job_on_a_still_held_job_reports_it_pending_again(connect, emulator, home):
+    emulator.hold = asyncio.Event()
+    async with connect(mcp_settings(home, wait_seconds=0)) as client:
+        first = await client.call_tool("generate_image", {"prompt": "a slow bridge", "size": "1K"})
+        again = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"]})
+        assert again.structured_content["pending"] is True and not again.is_error
+        emulator.hold.set()
