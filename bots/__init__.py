@@ -1,0 +1,1 @@
+"""Chat-platform adapters over ``core`` (``bots.discord``: the Discord bot)."""

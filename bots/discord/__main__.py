@@ -1,0 +1,110 @@
+"""``seedream-bot``: run the Discord bot.
+
+Reads the core ``Settings`` (provider, keys, data directory…) and ``BotSettings`` (``DISCORD_TOKEN``,
+``SEEDREAM_DISCORD_*``, optional config file) once, opens the image service, and runs ``ImageBot`` until
+SIGINT/SIGTERM. ``--sync`` registers the slash commands even when their schema did not change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yarl
+
+from bots.discord.settings import BotSettings
+from core.errors import ConfigurationError
+from core.service import ImageService
+from core.settings import Settings
+
+log = logging.getLogger("bots.discord")
+
+EXIT_OK, EXIT_CONFIG = 0, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``seedream-bot``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        bot_settings = BotSettings(config_file=args.config) if args.config else BotSettings()
+        settings = Settings()
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"seedream-bot: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(bot_settings.log_level if not args.verbose else "DEBUG")
+    if bot_settings.token is None:
+        print(
+            "seedream-bot: set DISCORD_TOKEN to the bot token of your Discord application "
+            "(Developer Portal → your app → Bot → Reset Token).",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    point_discord_py(api_base=bot_settings.api_base, gateway_url=bot_settings.gateway_url)
+    try:
+        asyncio.run(serve(settings, bot_settings, force_sync=args.sync))
+    except ConfigurationError as exc:
+        print(f"seedream-bot: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seedream-bot", description="Run the Seedream Discord bot.")
+    parser.add_argument(
+        "--sync", action="store_true", help="register the slash commands now, even if unchanged"
+    )
+    parser.add_argument(
+        "--config", type=Path, help="TOML or JSON file with the bot policy (SEEDREAM_DISCORD_CONFIG)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    import discord
+
+    discord.utils.setup_logging(level=logging.getLevelName(level.upper()), root=True)
+
+
+def point_discord_py(*, api_base: str | None, gateway_url: str | None) -> None:
+    """The test seams: send discord.py's REST calls and gateway connection to a local server."""
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    if api_base:
+        Route.BASE = api_base.rstrip("/")
+    if gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+async def serve(settings: Settings, bot_settings: BotSettings, *, force_sync: bool = False) -> None:
+    """Open the image service and run the bot until it is closed or the process is told to stop.
+
+    Raises:
+        ConfigurationError: no provider is configured.
+    """
+    from bots.discord.bot import ImageBot
+
+    assert bot_settings.token is not None
+    async with ImageService.open(settings) as service:
+        _ = service.default_provider  # fail now, with the variables to set, rather than on the first command
+        bot = ImageBot(service=service, settings=bot_settings, force_sync=force_sync)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+        async with bot:
+            await bot.start(bot_settings.token.get_secret_value())
+        log.info("bot stopped; waiting for running jobs to save their images")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Who may generate where, and how much: allow-lists, cooldown, concurrent jobs, daily quotas.
+
+``Gatekeeper.admit`` is race-free: the in-process checks (cooldown, concurrent jobs) are decided and marked
+without an ``await`` in between, and the daily quotas are reserved atomically in the job store (which is
+also safe across processes). What a job did not produce is given back by ``Ticket.settle``.
+
+Nothing here knows discord.py: a ``Place`` describes the asker, a ``Refusal`` says why not (kindly, with when
+to try again) and is shown ephemerally by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from core.jobs import JobStore
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The community's rules. Empty allow-lists allow everything; a limit of 0 means no limit."""
+
+    allowed_guilds: frozenset[int] = frozenset()
+    allowed_channels: frozenset[int] = frozenset()
+    generator_roles: tuple[str, ...] = ()  # role ids or names (case-insensitive)
+    allow_dms: bool = True
+    nsfw_channels_only: bool = False
+    always_spoiler: bool = False
+    cooldown_seconds: float = 10.0
+    max_concurrent_jobs: int = 3
+    user_daily_images: int = 50
+    guild_daily_images: int = 500
+
+
+@dataclass(frozen=True)
+class Place:
+    """Who asks, and where."""
+
+    user_id: int
+    guild_id: int | None = None
+    channel_id: int | None = None
+    role_ids: frozenset[int] = frozenset()
+    role_names: frozenset[str] = frozenset()
+    channel_nsfw: bool = False
+
+    @property
+    def is_dm(self) -> bool:
+        return self.guild_id is None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is not run; ``message`` is shown to the asker only."""
+
+    reason: (
+        str  # guild | channel | role | dm | nsfw_channel | cooldown | concurrency | user_quota | guild_quota
+    )
+    message: str
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """What ``/quota`` shows."""
+
+    day: str
+    user_used: int
+    user_limit: int
+    guild_used: int | None
+    guild_limit: int
+    resets_at: datetime
+    cooldown_until: datetime | None
+    active_jobs: int
+    max_concurrent_jobs: int
+
+
+def user_key(user_id: int) -> str:
+    return f"discord:user:{user_id}"
+
+
+def guild_key(guild_id: int) -> str:
+    return f"discord:guild:{guild_id}"
+
+
+def relative_time(moment: datetime) -> str:
+    """A Discord timestamp that every client shows in its own words ("in 5 minutes")."""
+    return f"<t:{int(moment.timestamp())}:R>"
+
+
+def next_reset(now: datetime) -> datetime:
+    """Daily quotas reset at midnight UTC."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=1)
+
+
+def quota_day(now: datetime) -> str:
+    return now.astimezone(UTC).date().isoformat()
+
+
+class Gatekeeper:
+    """Enforces a ``PolicyConfig`` for one bot process (quotas are shared through the store)."""
+
+    def __init__(self, config: PolicyConfig, *, store: JobStore, clock: Clock) -> None:
+        self.config = config
+        self._store = store
+        self._clock = clock
+        self._last_start: dict[int, datetime] = {}
+        self._active: Counter[int] = Counter()
+
+    def check_place(self, place: Place) -> Refusal | None:
+        """The allow-lists: guild, DMs, channel, NSFW channel, roles."""
+        cfg = self.config
+        if place.is_dm:
+            if not cfg.allow_dms:
+                return Refusal(
+                    "dm",
+                    "I don't make images in direct messages here. Try a server channel where I'm installed.",
+                )
+            return None
+        if cfg.allowed_guilds and place.guild_id not in cfg.allowed_guilds:
+            return Refusal(
+                "guild",
+                "Image generation isn't enabled on this server. A server admin can ask the "
+                "bot's owner to turn it on.",
+            )
+        if cfg.allowed_channels and place.channel_id not in cfg.allowed_channels:
+            where = ", ".join(f"<#{c}>" for c in sorted(cfg.allowed_channels)[:5])
+            return Refusal("channel", f"Images can't be made in this channel. Try {where}.")
+        if cfg.nsfw_channels_only and not place.channel_nsfw:
+            return Refusal(
+                "nsfw_channel", "On this server images can only be made in age-restricted channels."
+            )
+        if cfg.generator_roles and not self._has_role(place):
+            roles = ", ".join(f"<@&{r}>" if r.isdigit() else f"**{r}**" for r in cfg.generator_roles[:5])
+            return Refusal(
+                "role",
+                f"Making images here needs one of these roles: {roles}. Ask a moderator if "
+                "you think you should have one.",
+            )
+        return None
+
+    def _has_role(self, place: Place) -> bool:
+        ids = {int(r) for r in self.config.generator_roles if r.isdigit()}
+        names = {r.casefold() for r in self.config.generator_roles if not r.isdigit()}
+        return bool(ids & place.role_ids) or bool(names & {n.casefold() for n in place.role_names})
+
+    async def admit(self, place: Place, *, images: int) -> Ticket | Refusal:
+        """Check everything and reserve ``images`` of the daily quotas; a ``Ticket`` must be settled."""
+        refusal = self.check_place(place) or self._check_pace(place)
+        if refusal is not None:
+            return refusal
+        now, user = self._clock(), place.user_id
+        # Mark before the first await, so concurrent presses see this one.
+        previous = self._last_start.get(user)
+        self._last_start[user] = now
+        self._active[user] += 1
+        try:
+            refusal = await self._reserve(place, images=images, now=now)
+        except BaseException:
+            self._unmark(user, now, previous)
+            raise
+        if refusal is not None:
+            self._unmark(user, now, previous)
+            return refusal
+        return Ticket(self, place=place, images=images, day=quota_day(now))
+
+    def _check_pace(self, place: Place) -> Refusal | None:
+        cfg, now = self.config, self._clock()
+        last = self._last_start.get(place.user_id)
+        if cfg.cooldown_seconds and last is not None:
+            until = last + timedelta(seconds=cfg.cooldown_seconds)
+            if now < until:
+                return Refusal(
+                    "cooldown",
+                    f"Slow down a little: you can ask again {relative_time(until)}.",
+                    retry_at=until,
+                )
+        if cfg.max_concurrent_jobs and self._active[place.user_id] >= cfg.max_concurrent_jobs:
+            return Refusal(
+                "concurrency",
+                f"You already have {self._active[place.user_id]} jobs running (the "
+                f"limit is {cfg.max_concurrent_jobs}). Try again when one finishes.",
+            )
+        return None
+
+    def _unmark(self, user: int, now: datetime, previous: datetime | None) -> None:
+        self._active[user] -= 1
+        if self._last_start.get(user) == now:
+            if previous is None:
+                self._last_start.pop(user, None)
+            else:
+                self._last_start[user] = previous
+
+    async def _reserve(self, place: Place, *, images: int, now: datetime) -> Refusal | None:
+        cfg, day = self.config, quota_day(now)
+        reset = next_reset(now)
+        key = user_key(place.user_id)
+        if cfg.user_daily_images and not await self._store.reserve_quota(
+            key=key, day=day, amount=images, limit=cfg.user_daily_images
+        ):
+            used = await self._store.quota_used(key=key, day=day)
+            return Refusal(
+                "user_quota",
+                _quota_message("You have", used, cfg.user_daily_images, images, reset),
+                retry_at=reset,
+            )
+        if cfg.guild_daily_images and place.guild_id is not None:
+            gkey = guild_key(place.guild_id)
+            if not await self._store.reserve_quota(
+                key=gkey, day=day, amount=images, limit=cfg.guild_daily_images
+            ):
+                if cfg.user_daily_images:
+                    await self._store.release_quota(key=key, day=day, amount=images)
+                used = await self._store.quota_used(key=gkey, day=day)
+                return Refusal(
+                    "guild_quota",
+                    _quota_message("This server has", used, cfg.guild_daily_images, images, reset),
+                    retry_at=reset,
+                )
+        return None
+
+    async def release(self, place: Place, *, day: str, images: int) -> None:
+        """Give back ``images`` of a reservation made on ``day``."""
+        if images <= 0:
+            return
+        if self.config.user_daily_images:
+            await self._store.release_quota(key=user_key(place.user_id), day=day, amount=images)
+        if self.config.guild_daily_images and place.guild_id is not None:
+            await self._store.release_quota(key=guild_key(place.guild_id), day=day, amount=images)
+
+    def job_done(self, user_id: int) -> None:
+        self._active[user_id] = max(0, self._active[user_id] - 1)
+
+    async def status(self, place: Place) -> QuotaStatus:
+        """Today's usage for ``/quota``."""
+        now = self._clock()
+        day = quota_day(now)
+        user_used = await self._store.quota_used(key=user_key(place.user_id), day=day)
+        guild_used = None
+        if place.guild_id is not None:
+            guild_used = await self._store.quota_used(key=guild_key(place.guild_id), day=day)
+        last = self._last_start.get(place.user_id)
+        cooldown_until = last + timedelta(seconds=self.config.cooldown_seconds) if last else None
+        return QuotaStatus(
+            day=day,
+            user_used=user_used,
+            user_limit=self.config.user_daily_images,
+            guild_used=guild_used,
+            guild_limit=self.config.guild_daily_images,
+            resets_at=next_reset(now),
+            cooldown_until=cooldown_until if cooldown_until and cooldown_until > now else None,
+            active_jobs=self._active[place.user_id],
+            max_concurrent_jobs=self.config.max_concurrent_jobs,
+        )
+
+
+def _quota_message(who: str, used: int, limit: int, asked: int, reset: datetime) -> str:
+    left = max(0, limit - used)
+    if left:
+        return (
+            f"{who} {left} of {limit} images left today and this asks for {asked}. Ask for fewer, or try "
+            f"again when the quota resets {relative_time(reset)}."
+        )
+    return f"{who} used all {limit} images for today. The quota resets {relative_time(reset)}."
+
+
+@dataclass(eq=False)
+class Ticket:
+    """An admitted generation: holds a concurrent-job slot and ``images`` of the daily quotas."""
+
+    gate: Gatekeeper
+    place: Place
+    images: int
+    day: str
+    _settled: bool = field(default=False, repr=False)
+
+    async def settle(self, *, produced: int) -> None:
+        """The job ended having made ``produced`` images: free the slot, return the rest (idempotent)."""
+        if self._settled:
+            return
+        self._settled = True
+        self.gate.job_done(self.place.user_id)
+        await self.gate.release(self.place, day=self.day, images=self.images - produced)

@@ -1,0 +1,133 @@
+"""The bot's own configuration: the Discord token, the test seams, and the community policy.
+
+Read once at the entry point from the environment (``DISCORD_TOKEN`` and ``SEEDREAM_DISCORD_*``) and, when
+given, a TOML or JSON file (``SEEDREAM_DISCORD_CONFIG`` or ``--config``) whose keys are the field names
+below. Environment variables win over the file. Lists may be written comma-separated in the environment
+(``SEEDREAM_DISCORD_ALLOWED_CHANNELS=123,456``) or as arrays in the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bots.discord.policy import PolicyConfig
+
+CONFIG_ENV = "SEEDREAM_DISCORD_CONFIG"
+
+IdSet = Annotated[frozenset[int], NoDecode]
+NameList = Annotated[tuple[str, ...], NoDecode]
+
+
+class BotSettings(BaseSettings):
+    """Everything the Discord adapter needs besides the core ``Settings``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEEDREAM_DISCORD_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("DISCORD_TOKEN", "SEEDREAM_DISCORD_TOKEN")
+    )
+    config_file: Path | None = Field(None, validation_alias=AliasChoices(CONFIG_ENV, "config_file"))
+    # Test seams: point discord.py at a local fake Discord (REST base and gateway URL).
+    api_base: str | None = None
+    gateway_url: str | None = None
+
+    # Policy (see PolicyConfig for what each means)
+    allowed_guilds: IdSet = frozenset()
+    allowed_channels: IdSet = frozenset()
+    generator_roles: NameList = ()
+    allow_dms: bool = True
+    nsfw_channels_only: bool = False
+    always_spoiler: bool = False
+    cooldown_seconds: float = Field(10.0, ge=0)
+    max_concurrent_jobs: int = Field(3, ge=0)
+    user_daily_images: int = Field(50, ge=0)
+    guild_daily_images: int = Field(500, ge=0)
+
+    # Runtime
+    token_margin_seconds: float = Field(
+        90.0, ge=0, description="leave the interaction this long before expiry"
+    )
+    guild_ready_timeout: float = Field(2.0, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("allowed_guilds", "allowed_channels", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in _split(value))
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("generator_roles", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(_split(value))
+        if isinstance(value, list | tuple | set | frozenset):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init arguments, then the environment, then ``.env``, then the config file."""
+        sources = [init_settings, env_settings, dotenv_settings]
+        path = _config_path(init_settings)
+        if path is not None:
+            sources.append(_file_source(settings_cls, path))
+        return (*sources, file_secret_settings)
+
+    def policy(self) -> PolicyConfig:
+        """The policy part, as the immutable value the bot enforces."""
+        return PolicyConfig(
+            allowed_guilds=self.allowed_guilds,
+            allowed_channels=self.allowed_channels,
+            generator_roles=self.generator_roles,
+            allow_dms=self.allow_dms,
+            nsfw_channels_only=self.nsfw_channels_only,
+            always_spoiler=self.always_spoiler,
+            cooldown_seconds=self.cooldown_seconds,
+            max_concurrent_jobs=self.max_concurrent_jobs,
+            user_daily_images=self.user_daily_images,
+            guild_daily_images=self.guild_daily_images,
+        )
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    given = getattr(init_settings, "init_kwargs", {}).get("config_file") or os.environ.get(CONFIG_ENV)
+    return Path(given).expanduser() if given else None
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the Discord bot config file {path} does not exist (set by {CONFIG_ENV} or --config)"
+        )
+    if path.suffix.lower() == ".json":
+        return JsonConfigSettingsSource(settings_cls, json_file=path)
+    return TomlConfigSettingsSource(settings_cls, toml_file=path)

@@ -1,0 +1,151 @@
+"""The real bot against the fake Discord and the sandbox emulator: building blocks for the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+    import discord  # noqa: F401
+
+    from bots.discord.bot import ImageBot
+    from bots.discord.settings import BotSettings
+    from tests.fakes.discord import FakeDiscord, InteractionRecord, StoredMessage, running_client
+
+from core.emulator import EmulatorConfig, EmulatorState
+from core.http import HttpClient
+from core.jobs import JobRecord
+from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
+from core.service import ImageService
+from core.settings import Settings
+
+WAIT = 30.0  # safety net for waits on events; nothing waits on time passing
+
+#: Test defaults: no cooldown (tests press often); everything else as in production.
+TEST_POLICY: dict[str, Any] = {"cooldown_seconds": 0}
+
+
+def png(size: tuple[int, int] = (64, 64), colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def bot_settings(**overrides: Any) -> BotSettings:
+    return BotSettings(_env_file=None, **(TEST_POLICY | overrides))
+
+
+@asynccontextmanager
+async def open_service(data_dir: Path, emulator: EmulatorState, **overrides: Any) -> AsyncIterator[ImageService]:
+    """The image service on the in-process sandbox whose state the test holds."""
+    settings = Settings(_env_file=None, **({"data_dir": data_dir, "provider": "sandbox"} | overrides))
+    http = HttpClient.create(mounts=sandbox_mount(emulator))
+    try:
+        async with ImageService.open(settings, http=http) as service:
+            yield service
+    finally:
+        await http.aclose()
+
+
+@asynccontextmanager
+async def run_bot(fake: FakeDiscord, service: ImageService, *, clock: Callable[[], datetime] | None = None,
+                  force_sync: bool = False, **policy: Any) -> AsyncIterator[ImageBot]:
+    """The real ``ImageBot`` connected to the fake (its clock is the fake's unless given)."""
+    bot = ImageBot(service=service, settings=bot_settings(**policy), clock=clock or fake.clock.utcnow,
+                   force_sync=force_sync, guild_ready_timeout=0.1)
+    async with running_client(bot, fake, timeout=WAIT):
+        yield bot
+
+
+@dataclass
+class World:
+    fake: FakeDiscord
+    emulator: EmulatorState
+    service: ImageService
+    bot: ImageBot
+    data_dir: Path
+
+    async def imagine(self, prompt: str, **options: Any) -> InteractionRecord:
+        return await self.fake.slash("imagine", {"prompt": prompt, "size": "1K", **options})
+
+    async def idle(self, timeout: float = WAIT) -> None:
+        """Wait until every generation the bot has started so far has been delivered."""
+        await asyncio.wait_for(self.bot.wait_idle(), timeout)
+
+    async def settled(self, *records: InteractionRecord, timeout: float = WAIT) -> None:
+        """Wait until each reply shows a final outcome (a result or a refusal), then for the bot's work."""
+        for record in records:
+            await record.wait_for(settled, timeout)
+        await self.idle(timeout)
+
+    async def jobs(self) -> list[JobRecord]:
+        return await self.service.store.list_jobs(limit=100)
+
+    def hold(self) -> asyncio.Event:
+        self.emulator.hold = asyncio.Event()
+        return self.emulator.hold
+
+
+def new_emulator() -> EmulatorState:
+    return EmulatorState(EmulatorConfig(public_base_url=SANDBOX_ORIGIN, visual_secret_key=SANDBOX_VISUAL_SECRET))
+
+
+@asynccontextmanager
+async def world_of(tmp_path: Path, *, fake: FakeDiscord | None = None, service_settings: dict[str, Any] | None = None,
+                   **policy: Any) -> AsyncIterator[World]:
+    """A started fake Discord, the sandbox service and the bot: everything a test needs."""
+    emulator = new_emulator()
+    async with fake or FakeDiscord() as started:
+        started.point_discord_py_here()
+        async with open_service(tmp_path / "data", emulator, **(service_settings or {})) as service:
+            async with run_bot(started, service, **policy) as bot:
+                yield World(started, emulator, service, bot, tmp_path / "data")
+                if emulator.hold is not None:
+                    emulator.hold.set()
+                await asyncio.wait_for(bot.wait_idle(), WAIT)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with world_of(tmp_path) as built:
+        yield built
+
+
+PROGRESS = ("⏳ Starting", "⏳ Waiting in line", "🎨 Generating", "⏳ Still working")
+
+
+def settled(record: InteractionRecord) -> bool:
+    """The reply exists and no longer shows progress."""
+    original = record.original
+    return original is not None and not original.loading and not original.content.startswith(PROGRESS)
+
+
+def result_messages(record: InteractionRecord) -> list[StoredMessage]:
+    """The messages of an interaction that carry images."""
+    return [m for m in record.all_messages() if m.attachments and not m.deleted]
+
+
+def status_of(record: InteractionRecord) -> str:
+    assert record.original is not None
+    return record.original.content
+
+
+def decoded_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return image.size
+
+
+def field(embed: dict[str, Any], name: str) -> str:
+    return next(f["value"] for f in embed.get("fields", []) if f["name"] == name)
