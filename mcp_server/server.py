@@ -47,12 +47,7 @@ class SeedreamServer(MCPServer[AppState]):
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):
                 return error_result(invalid_arguments_message(exc.__cause__), kind="invalid_request")
-            return error_result(
-                f"Unknown tool {name!r}."
-                if self._tool_manager.get_tool(name) is None
-                else f"The {name} tool failed.",
-                kind="invalid_request",
-            )
+            return error_result(str(exc), kind="invalid_request")  # the SDK's own words, e.g. "Unknown tool"
 
 
 def build_server(

@@ -245,3 +245,9 @@ async def test_jobs_of_other_adapters_are_invisible_to_mcp_clients(service, home
         listed = await client.call_tool("list_jobs", {})
     assert found.is_error and found.structured_content["error_kind"] == "job_not_found"
     assert listed.structured_content["jobs"] == []
+
+
+async def test_an_unknown_tool_is_an_error_result(connect):
+    async with connect() as client:
+        result = await client.call_tool("draw_me_a_sheep", {})
+    assert result.is_error and "Unknown tool" in text_of(result)
