@@ -79,8 +79,13 @@ def build_server(
         async with ImageService.open(settings, http=http, reference_policy=policy) as opened:
             yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
 
+    wait = f"~{mcp_settings.wait_seconds:g} s"
     tools = [
-        compact(Tool.from_function(fn, description=_one_line(fn.__doc__), annotations=annotations))
+        compact(
+            Tool.from_function(
+                fn, description=_one_line(fn.__doc__).replace("~45 s", wait), annotations=annotations
+            )
+        )
         for fn, annotations in TOOLS
     ]
     return SeedreamServer(

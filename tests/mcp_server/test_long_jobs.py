@@ -106,3 +106,9 @@ async def test_get_job_on_a_still_held_job_reports_it_pending_again(connect, emu
         again = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"]})
         assert again.structured_content["pending"] is True and not again.is_error
         emulator.hold.set()
+
+
+async def test_the_tool_descriptions_state_the_configured_wait(connect):
+    async with connect(wait_seconds=20) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert "~20 s" in tools["generate_image"].description and "~20 s" in tools["get_job"].description

@@ -104,3 +104,18 @@ def test_is_inside_resolves_symlinks_and_refuses_missing_files(tmp_path):
     assert not is_inside(root / "link.png", [root.resolve()])
     assert is_inside(picture(root / "in.png"), [root.resolve()])
     assert not is_inside(root / "missing.png", [root.resolve()])
+
+
+def test_the_settings_come_from_seedream_mcp_environment_variables(monkeypatch, tmp_path):
+    from mcp_server.settings import McpSettings
+
+    monkeypatch.setenv(
+        "SEEDREAM_MCP_ALLOWED_DIRS", os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
+    )
+    monkeypatch.setenv("SEEDREAM_MCP_INLINE_BUDGET", "123456")
+    monkeypatch.setenv("SEEDREAM_MCP_TOKEN", "t0ken")
+    settings = McpSettings(_env_file=None)
+    assert settings.inline_budget == 123456 and settings.token.get_secret_value() == "t0ken"
+    assert "t0ken" not in repr(settings)
+    roots = allowed_roots(settings.allowed_dirs, output_dir=tmp_path / "out")
+    assert roots == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
