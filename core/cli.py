@@ -22,10 +22,14 @@ from core.service import ImageService
 from core.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+ADAPTER_SCRIPTS = {"mcp": "seedream-mcp", "bot": "seedream-bot"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``seedream``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ADAPTER_SCRIPTS:  # their options are theirs to parse
+        return _run_script(ADAPTER_SCRIPTS[argv[0]], argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -74,11 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="the VOLC_SECRETKEY the Visual route verifies signatures with")
     emu.set_defaults(handler=_run_emulator)
 
-    for name, script in (("mcp", "seedream-mcp"), ("bot", "seedream-bot")):
-        adapter = sub.add_parser(name, help=f"run the {'MCP server' if name == 'mcp' else 'Discord bot'}",
-                                 add_help=False)
-        adapter.add_argument("rest", nargs=argparse.REMAINDER)
-        adapter.set_defaults(handler=lambda a, script=script: _run_script(script, a.rest))
+    sub.add_parser("mcp", help="run the MCP server (same as seedream-mcp; see its --help)")
+    sub.add_parser("bot", help="run the Discord bot (same as seedream-bot; see its --help)")
     return parser
 
 

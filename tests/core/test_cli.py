@@ -59,3 +59,8 @@ def test_edit_takes_reference_files_and_jobs_lists_the_job(tmp_path: Path):
     job_id = json.loads(done.stdout)["id"]
     listing = run("jobs", "--json", tmp_path=tmp_path)
     assert [j["id"] for j in json.loads(listing.stdout)] == [job_id]
+
+
+def test_seedream_mcp_forwards_its_options_to_the_mcp_server(tmp_path: Path):
+    done = run("mcp", "--help", tmp_path=tmp_path)
+    assert done.returncode == 0 and "--transport" in done.stdout
