@@ -1,0 +1,111 @@
+"""``python -m bench [--quick] [--json] [--only NAME ...] [--verbose]``.
+
+Runs the scenarios one after the other against one emulator process, prints one JSON object
+(``{scenario: {"ratio", "target", "pass", ...}}``) with ``--json`` or a table otherwise, and writes the
+Markdown table to ``bench/results/latest.md`` (``latest-quick.md`` for ``--quick``; ``--out`` elsewhere).
+The exit code is 1 when a scenario misses its target or fails to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from bench import cost, discord_ack, memory, overhead, saturation, startup, streaming
+from bench.harness import EmulatorProcess, RunOptions, ScenarioResult, log
+from bench.report import markdown_table, write_results
+
+EmulatorScenario = Callable[[EmulatorProcess, RunOptions], Awaitable[ScenarioResult]]
+StandaloneScenario = Callable[[RunOptions], Awaitable[ScenarioResult]]
+
+#: name → (needs the emulator?, run, metric, target) in the order they run.
+SCENARIOS: dict[str, tuple[bool, Callable[..., Awaitable[ScenarioResult]], str, float]] = {
+    overhead.NAME: (True, overhead.run, overhead.METRIC, overhead.TARGET),
+    saturation.NAME: (True, saturation.run, saturation.METRIC, saturation.TARGET),
+    streaming.NAME: (True, streaming.run, streaming.METRIC, streaming.TARGET),
+    memory.NAME: (True, memory.run, memory.METRIC, memory.TARGET),
+    startup.NAME: (False, startup.run, startup.METRIC, startup.TARGET),
+    discord_ack.NAME: (True, discord_ack.run, discord_ack.METRIC, discord_ack.TARGET),
+    cost.NAME: (True, cost.run, cost.METRIC, cost.TARGET),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Seedream Studio performance suite: "
+        "every figure a ratio measured side by side in the same run.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller runs (the whole suite in under a minute)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(SCENARIOS),
+        metavar="NAME",
+        help=f"run only these scenarios ({', '.join(SCENARIOS)})",
+    )
+    parser.add_argument("--verbose", action="store_true", help="progress on stderr")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where to write the Markdown table "
+        "(default bench/results/latest.md, latest-quick.md with --quick)",
+    )
+    return parser
+
+
+async def run_suite(names: Sequence[str], options: RunOptions) -> dict[str, ScenarioResult]:
+    """Run ``names`` in order; a scenario that crashes is reported as failed with its error, not fatal."""
+    results: dict[str, ScenarioResult] = {}
+    async with EmulatorProcess.start() as emulator:
+        for name in names:
+            needs_emulator, scenario, metric, target = SCENARIOS[name]
+            log(options, f"{name}: running")
+            started = time.perf_counter()
+            try:
+                result = await (scenario(emulator, options) if needs_emulator else scenario(options))
+            except Exception as exc:  # report it and go on: one broken scenario must not hide the others
+                traceback.print_exc(file=sys.stderr)
+                result = ScenarioResult(
+                    name=name,
+                    metric=metric,
+                    target=target,
+                    passed=False,
+                    details={"error": f"{type(exc).__name__}: {exc}"},
+                )
+            result.details["seconds"] = round(time.perf_counter() - started, 2)
+            log(options, f"{name}: done in {result.details['seconds']} s")
+            results[name] = result
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("discord").setLevel(logging.ERROR)  # "PyNaCl is not installed": voice is not used
+    options = RunOptions(quick=args.quick, verbose=args.verbose)
+    names = args.only or list(SCENARIOS)
+    results = asyncio.run(run_suite(names, options))
+    path = write_results(results, quick=args.quick, path=args.out)
+    if args.json:
+        print(json.dumps({name: result.to_json() for name, result in results.items()}, ensure_ascii=False))
+    else:
+        print(markdown_table(results))
+        print(f"\n(written to {path})")
+    return 0 if all(r.passed is not False for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
