@@ -201,7 +201,7 @@ class Delivery:
         progress = self.progress
         if isinstance(event, _MoveNow):
             if not self.moved_to_channel:
-                await self._move_to_channel(token_alive=True)
+                await self._move_to_channel(token_alive=self._token_alive())
         elif isinstance(event, Queued):
             progress.phase, progress.position = "queued", event.position
         elif isinstance(event, Started):
@@ -221,6 +221,10 @@ class Delivery:
     def _token_expiring(self) -> bool:
         return self._clock() >= self._interaction.expires_at - self._margin
 
+    def _token_alive(self) -> bool:
+        # A few seconds of slack for clocks that disagree: a last edit must not land after the expiry.
+        return self._clock() < self._interaction.expires_at - timedelta(seconds=5)
+
     async def _expiry_timer(self) -> None:
         delay = (self._interaction.expires_at - self._margin - self._clock()).total_seconds()
         await asyncio.sleep(max(0.0, delay))
@@ -229,7 +233,7 @@ class Delivery:
     async def _via_outlet(self, action: Callable[[Outlet], Awaitable[T]]) -> T:
         """Run ``action`` on the current outlet; leave the interaction first if its token is (nearly) gone."""
         if not self.moved_to_channel and self._token_expiring():
-            await self._move_to_channel(token_alive=True)
+            await self._move_to_channel(token_alive=self._token_alive())
         try:
             return await action(self._outlet)
         except discord.HTTPException as exc:

@@ -21,7 +21,14 @@ with warnings.catch_warnings():
 
     from bots.discord.bot import ImageBot
     from bots.discord.settings import BotSettings
-    from tests.fakes.discord import FakeDiscord, InteractionRecord, StoredMessage, running_client
+    from tests.fakes.discord import (
+        FakeChannel,
+        FakeDiscord,
+        FakeUser,
+        InteractionRecord,
+        StoredMessage,
+        running_client,
+    )
 
 from core.emulator import EmulatorConfig, EmulatorState
 from core.http import HttpClient
@@ -76,18 +83,23 @@ class World:
     bot: ImageBot
     data_dir: Path
 
-    async def imagine(self, prompt: str, **options: Any) -> InteractionRecord:
-        return await self.fake.slash("imagine", {"prompt": prompt, "size": "1K", **options})
+    async def imagine(self, prompt: str, *, user: FakeUser | None = None, channel: FakeChannel | None = None,
+                      dm: bool = False, **options: Any) -> InteractionRecord:
+        """``/imagine`` (1K unless another size is given) as ``user`` (default: the first member)."""
+        return await self.fake.slash("imagine", {"prompt": prompt, "size": "1K", **options}, user=user,
+                                     channel=channel, dm=dm)
 
     async def idle(self, timeout: float = WAIT) -> None:
         """Wait until every generation the bot has started so far has been delivered."""
         await asyncio.wait_for(self.bot.wait_idle(), timeout)
 
-    async def settled(self, *records: InteractionRecord, timeout: float = WAIT) -> None:
-        """Wait until each reply shows a final outcome (a result or a refusal), then for the bot's work."""
+    async def settled(self, *records: InteractionRecord, idle: bool = True, timeout: float = WAIT) -> None:
+        """Wait until each reply shows a final outcome (a result or a refusal), then (``idle``) until the bot
+        has nothing left to deliver."""
         for record in records:
             await record.wait_for(settled, timeout)
-        await self.idle(timeout)
+        if idle:
+            await self.idle(timeout)
 
     async def jobs(self) -> list[JobRecord]:
         return await self.service.store.list_jobs(limit=100)
@@ -110,9 +122,11 @@ async def world_of(tmp_path: Path, *, fake: FakeDiscord | None = None, service_s
         started.point_discord_py_here()
         async with open_service(tmp_path / "data", emulator, **(service_settings or {})) as service:
             async with run_bot(started, service, **policy) as bot:
-                yield World(started, emulator, service, bot, tmp_path / "data")
-                if emulator.hold is not None:
-                    emulator.hold.set()
+                try:
+                    yield World(started, emulator, service, bot, tmp_path / "data")
+                finally:
+                    if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
+                        emulator.hold.set()
                 await asyncio.wait_for(bot.wait_idle(), WAIT)
 
 

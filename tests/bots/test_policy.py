@@ -1,0 +1,153 @@
+"""Policy: allow-lists, cooldown, concurrent jobs and daily quotas, refused ephemerally and race-free."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from bots.discord.policy import guild_key, quota_day, user_key
+from tests.bots.conftest import World, result_messages, status_of, world_of
+from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeRole, FakeUser, InteractionRecord
+
+
+def refused(record: InteractionRecord) -> bool:
+    return record.ephemeral and not result_messages(record)
+
+
+async def quota_used(world: World, key: str) -> int:
+    return await world.service.store.quota_used(key=key, day=quota_day(world.fake.clock.utcnow()))
+
+
+async def test_a_cooldown_refusal_says_when_to_try_again_and_lifts_on_time(tmp_path: Path) -> None:
+    async with world_of(tmp_path, cooldown_seconds=10) as world:
+        first = await world.imagine("one")
+        second = await world.imagine("two")
+        await world.settled(first, second)
+
+        retry_at = world.fake.clock.now() + 10
+        assert refused(second)
+        assert status_of(second).startswith("Slow down a little: you can ask again <t:")
+        assert int(re.search(r"<t:(\d+):R>", status_of(second))[1]) == int(retry_at)
+
+        world.fake.clock.advance(10)
+        third = await world.imagine("three")
+        await world.settled(third)
+        assert len(await world.jobs()) == 2
+
+    assert len(result_messages(first)) == len(result_messages(third)) == 1
+    world.fake.assert_clean()
+
+
+async def test_fifty_concurrent_presses_against_a_quota_of_ten_run_exactly_ten_images(tmp_path: Path) -> None:
+    async with world_of(tmp_path, user_daily_images=10, max_concurrent_jobs=0) as world:
+        records = await asyncio.gather(*(world.imagine(f"tile {i}") for i in range(50)))
+        await world.settled(*records)
+
+        ran = [r for r in records if result_messages(r)]
+        refusals = [r for r in records if refused(r)]
+        assert len(ran) == 10 and len(refusals) == 40
+        assert all("used all 10 images for today" in status_of(r) for r in refusals)
+        assert len(await world.jobs()) == 10 and world.emulator.generated["ark"] == 10
+        assert await quota_used(world, user_key(world.fake.user.id)) == 10
+    world.fake.assert_clean()
+
+
+async def test_the_concurrent_job_cap_refuses_one_job_too_many(tmp_path: Path) -> None:
+    async with world_of(tmp_path, max_concurrent_jobs=3) as world:
+        hold = world.hold()
+        running = [await world.imagine(f"held {i}") for i in range(3)]
+        for record in running:
+            await record.wait_for(lambda r: r.original is not None and not r.original.loading)
+        extra = await world.imagine("one too many")
+        await world.settled(extra, idle=False)  # the three held jobs are still running
+        assert status_of(extra).startswith("You already have 3 jobs running (the limit is 3)")
+
+        hold.set()
+        await world.settled(*running)
+        again = await world.imagine("now there is room")
+        await world.settled(again)
+
+    assert all(len(result_messages(r)) == 1 for r in [*running, again])
+    world.fake.assert_clean()
+
+
+async def test_the_guild_quota_is_shared_by_its_members(tmp_path: Path) -> None:
+    bob = FakeUser("bob")
+    fake = FakeDiscord(guilds=[FakeGuild(members=[FakeUser("alice"), bob])])
+    async with world_of(tmp_path, fake=fake, guild_daily_images=3) as world:
+        first = await world.imagine("three at once", count=3)
+        await world.settled(first)
+        second = await world.imagine("one more", user=bob)
+        await world.settled(second)
+
+        assert status_of(second).startswith("This server has used all 3 images for today.")
+        assert await quota_used(world, guild_key(fake.guild.id)) == 3
+        assert await quota_used(world, user_key(bob.id)) == 0  # bob's own reservation was given back
+    world.fake.assert_clean()
+
+
+async def test_a_moderation_refusal_is_explained_kindly_and_costs_no_quota(world: World) -> None:
+    record = await world.imagine("something forbidden")
+    await world.settled(record)
+
+    assert refused(record)
+    text = status_of(record)
+    assert text.startswith("🛡️ The image service's safety filter declined this request")
+    assert "nothing was taken from your daily quota" in text and "Sensitive" not in text
+    assert await quota_used(world, user_key(world.fake.user.id)) == 0
+    world.fake.assert_clean()
+
+
+async def test_an_image_held_back_by_moderation_is_reported_and_given_back(world: World) -> None:
+    record = await world.imagine("two cats [refuse:1]", count=2)
+    await world.settled(record)
+
+    [message] = result_messages(record)
+    assert len(message.attachments) == 1
+    assert status_of(record).startswith("⚠️ Done: 1 of 2 images. 1 was held back by the safety filter (image 2)")
+    assert await quota_used(world, user_key(world.fake.user.id)) == 1
+
+
+def _guild_with_roles() -> tuple[FakeGuild, FakeRole, FakeUser, FakeUser]:
+    artists = FakeRole("Artists")
+    alice, bob = FakeUser("alice"), FakeUser("bob", role_ids=[artists.id])
+    guild = FakeGuild(channels=[FakeChannel("general"), FakeChannel("art")], members=[alice, bob], roles=[artists])
+    return guild, artists, alice, bob
+
+
+@pytest.mark.parametrize("rule", ["guild", "channel", "role", "dm", "nsfw"])
+async def test_allow_lists_refuse_ephemerally_and_say_why(tmp_path: Path, rule: str) -> None:
+    guild, artists, alice, _ = _guild_with_roles()
+    art = guild.channel("art")
+    policy = {"guild": {"allowed_guilds": [guild.id + 1]}, "channel": {"allowed_channels": [art.id]},
+              "role": {"generator_roles": ["artists"]}, "dm": {"allow_dms": False},
+              "nsfw": {"nsfw_channels_only": True}}[rule]
+    expected = {"guild": "Image generation isn't enabled on this server.",
+                "channel": f"Images can't be made in this channel. Try <#{art.id}>.",
+                "role": "Making images here needs one of these roles: **artists**.",
+                "dm": "I don't make images in direct messages here.",
+                "nsfw": "On this server images can only be made in age-restricted channels."}[rule]
+    async with world_of(tmp_path, fake=FakeDiscord(guilds=[guild]), **policy) as world:
+        record = await world.imagine("a forbidden place", user=alice, dm=rule == "dm")
+        await world.settled(record)
+        assert await world.jobs() == []
+
+    assert refused(record) and status_of(record).startswith(expected)
+    assert world.emulator.requests.total() == 0
+    world.fake.assert_clean()
+
+
+async def test_allowed_roles_and_channels_let_members_generate(tmp_path: Path) -> None:
+    guild, artists, _, bob = _guild_with_roles()
+    art = guild.channel("art")
+    art.nsfw = True
+    policy = {"allowed_channels": [art.id], "generator_roles": [str(artists.id)], "nsfw_channels_only": True}
+    async with world_of(tmp_path, fake=FakeDiscord(guilds=[guild]), **policy) as world:
+        record = await world.imagine("a mural", user=bob, channel=art)
+        await world.settled(record)
+
+    assert len(result_messages(record)) == 1
+    world.fake.assert_clean()
