@@ -236,7 +236,7 @@ def details_embed(job: JobRecord, *, private: bool) -> discord.Embed:
         "Size": params.get("size"),
         "Aspect ratio": params.get("aspect_ratio"),
         "Images": f"{len(job.images)} made of {params.get('count')} asked",
-        "Seed": params.get("seed"),
+        "Seed": params.get("seed") if params.get("seed") is not None else "— (this model takes no seed)",
         "Guidance": params.get("guidance"),
         "Watermark": params.get("watermark"),
         "Output format": params.get("output_format"),
