@@ -119,8 +119,9 @@ def _split(text: str) -> list[str]:
 
 
 def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
-    given = getattr(init_settings, "init_kwargs", {}).get("config_file") or os.environ.get(CONFIG_ENV)
-    return Path(given).expanduser() if given else None
+    given = getattr(init_settings, "init_kwargs", {})  # keyed by the alias when one matched
+    path = given.get(CONFIG_ENV) or given.get("config_file") or os.environ.get(CONFIG_ENV)
+    return Path(path).expanduser() if path else None
 
 
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:

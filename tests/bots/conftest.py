@@ -54,7 +54,9 @@ def bot_settings(**overrides: Any) -> BotSettings:
 
 
 @asynccontextmanager
-async def open_service(data_dir: Path, emulator: EmulatorState, **overrides: Any) -> AsyncIterator[ImageService]:
+async def open_service(
+    data_dir: Path, emulator: EmulatorState, **overrides: Any
+) -> AsyncIterator[ImageService]:
     """The image service on the in-process sandbox whose state the test holds."""
     settings = Settings(_env_file=None, **({"data_dir": data_dir, "provider": "sandbox"} | overrides))
     http = HttpClient.create(mounts=sandbox_mount(emulator))
@@ -66,11 +68,22 @@ async def open_service(data_dir: Path, emulator: EmulatorState, **overrides: Any
 
 
 @asynccontextmanager
-async def run_bot(fake: FakeDiscord, service: ImageService, *, clock: Callable[[], datetime] | None = None,
-                  force_sync: bool = False, **policy: Any) -> AsyncIterator[ImageBot]:
+async def run_bot(
+    fake: FakeDiscord,
+    service: ImageService,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    force_sync: bool = False,
+    **policy: Any,
+) -> AsyncIterator[ImageBot]:
     """The real ``ImageBot`` connected to the fake (its clock is the fake's unless given)."""
-    bot = ImageBot(service=service, settings=bot_settings(**policy), clock=clock or fake.clock.utcnow,
-                   force_sync=force_sync, guild_ready_timeout=0.1)
+    bot = ImageBot(
+        service=service,
+        settings=bot_settings(**policy),
+        clock=clock or fake.clock.utcnow,
+        force_sync=force_sync,
+        guild_ready_timeout=0.1,
+    )
     async with running_client(bot, fake, timeout=WAIT):
         yield bot
 
@@ -83,11 +96,19 @@ class World:
     bot: ImageBot
     data_dir: Path
 
-    async def imagine(self, prompt: str, *, user: FakeUser | None = None, channel: FakeChannel | None = None,
-                      dm: bool = False, **options: Any) -> InteractionRecord:
+    async def imagine(
+        self,
+        prompt: str,
+        *,
+        user: FakeUser | None = None,
+        channel: FakeChannel | None = None,
+        dm: bool = False,
+        **options: Any,
+    ) -> InteractionRecord:
         """``/imagine`` (1K unless another size is given) as ``user`` (default: the first member)."""
-        return await self.fake.slash("imagine", {"prompt": prompt, "size": "1K", **options}, user=user,
-                                     channel=channel, dm=dm)
+        return await self.fake.slash(
+            "imagine", {"prompt": prompt, "size": "1K", **options}, user=user, channel=channel, dm=dm
+        )
 
     async def idle(self, timeout: float = WAIT) -> None:
         """Wait until every generation the bot has started so far has been delivered."""
@@ -110,24 +131,33 @@ class World:
 
 
 def new_emulator() -> EmulatorState:
-    return EmulatorState(EmulatorConfig(public_base_url=SANDBOX_ORIGIN, visual_secret_key=SANDBOX_VISUAL_SECRET))
+    return EmulatorState(
+        EmulatorConfig(public_base_url=SANDBOX_ORIGIN, visual_secret_key=SANDBOX_VISUAL_SECRET)
+    )
 
 
 @asynccontextmanager
-async def world_of(tmp_path: Path, *, fake: FakeDiscord | None = None, service_settings: dict[str, Any] | None = None,
-                   **policy: Any) -> AsyncIterator[World]:
+async def world_of(
+    tmp_path: Path,
+    *,
+    fake: FakeDiscord | None = None,
+    service_settings: dict[str, Any] | None = None,
+    **policy: Any,
+) -> AsyncIterator[World]:
     """A started fake Discord, the sandbox service and the bot: everything a test needs."""
     emulator = new_emulator()
     async with fake or FakeDiscord() as started:
         started.point_discord_py_here()
-        async with open_service(tmp_path / "data", emulator, **(service_settings or {})) as service:
-            async with run_bot(started, service, **policy) as bot:
-                try:
-                    yield World(started, emulator, service, bot, tmp_path / "data")
-                finally:
-                    if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
-                        emulator.hold.set()
-                await asyncio.wait_for(bot.wait_idle(), WAIT)
+        async with (
+            open_service(tmp_path / "data", emulator, **(service_settings or {})) as service,
+            run_bot(started, service, **policy) as bot,
+        ):
+            try:
+                yield World(started, emulator, service, bot, tmp_path / "data")
+            finally:
+                if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
+                    emulator.hold.set()
+            await asyncio.wait_for(bot.wait_idle(), WAIT)
 
 
 @pytest.fixture

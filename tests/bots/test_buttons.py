@@ -27,12 +27,16 @@ async def first_result(world: World, prompt: str, **options: object) -> tuple[In
     return record, job.id
 
 
-async def test_reroll_clicked_after_a_restart_runs_the_same_parameters_with_a_new_seed(tmp_path: Path) -> None:
+async def test_reroll_clicked_after_a_restart_runs_the_same_parameters_with_a_new_seed(
+    tmp_path: Path,
+) -> None:
     emulator = new_emulator()
     async with FakeDiscord() as fake:
         fake.point_discord_py_here()
         async with open_service(tmp_path / "data", emulator) as service, run_bot(fake, service) as bot:
-            record = await fake.slash("imagine", {"prompt": "a red kite", "model": "seedream-3.0", "seed": 42})
+            record = await fake.slash(
+                "imagine", {"prompt": "a red kite", "model": "seedream-3.0", "seed": 42}
+            )
             await record.wait_for(lambda r: len(r.files()) == 1)
             await bot.wait_idle()
             [message] = result_messages(record)
@@ -114,7 +118,9 @@ async def test_details_are_ephemeral_and_private_ones_only_for_the_requester(tmp
     world.fake.assert_clean()
 
 
-async def test_delete_is_for_the_requester_or_a_moderator_and_removes_messages_and_files(tmp_path: Path) -> None:
+async def test_delete_is_for_the_requester_or_a_moderator_and_removes_messages_and_files(
+    tmp_path: Path,
+) -> None:
     guild, alice, bob = _two_members()
     mod = FakeUser("mod", permissions=MEMBER_PERMISSIONS | MANAGE_MESSAGES)
     guild.members.append(mod)

@@ -18,9 +18,14 @@ from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, Upload
 
 
 async def test_edit_sends_the_attached_images_as_references(world: World) -> None:
-    record = await world.fake.slash("edit", {"prompt": "put them side by side", "size": "1K"},
-                                    attachments={"image": Upload(png((64, 48)), "left.png"),
-                                                 "image2": Upload(png((48, 64), (0, 90, 200)), "right.png")})
+    record = await world.fake.slash(
+        "edit",
+        {"prompt": "put them side by side", "size": "1K"},
+        attachments={
+            "image": Upload(png((64, 48)), "left.png"),
+            "image2": Upload(png((48, 64), (0, 90, 200)), "right.png"),
+        },
+    )
     await world.settled(record)
 
     [job] = await world.jobs()
@@ -31,10 +36,12 @@ async def test_edit_sends_the_attached_images_as_references(world: World) -> Non
 
 
 async def test_edit_refuses_a_bad_attachment_before_any_provider_call(world: World) -> None:
-    not_an_image = await world.fake.slash("edit", {"prompt": "fix it"},
-                                          attachments={"image": Upload(b"just text", "notes.txt")})
-    too_small = await world.fake.slash("edit", {"prompt": "fix it"},
-                                       attachments={"image": Upload(png((8, 8)), "tiny.png")})
+    not_an_image = await world.fake.slash(
+        "edit", {"prompt": "fix it"}, attachments={"image": Upload(b"just text", "notes.txt")}
+    )
+    too_small = await world.fake.slash(
+        "edit", {"prompt": "fix it"}, attachments={"image": Upload(png((8, 8)), "tiny.png")}
+    )
     await world.settled(not_an_image, too_small)
 
     assert status_of(not_an_image).startswith("That can't be made as asked. Invalid image: 'notes.txt'")
@@ -59,7 +66,9 @@ async def test_models_lists_the_providers_models(world: World) -> None:
 
     assert record.ephemeral and record.original is not None
     names = [f["name"] for f in record.original.embeds[0]["fields"]]
-    assert any(n.startswith("seedream-4.0") for n in names) and any(n.startswith("seededit-3.0") for n in names)
+    assert any(n.startswith("seedream-4.0") for n in names) and any(
+        n.startswith("seededit-3.0") for n in names
+    )
 
 
 async def test_history_lists_my_jobs_and_job_reopens_one_with_its_buttons(tmp_path: Path) -> None:
@@ -118,10 +127,17 @@ async def test_commands_are_registered_only_when_their_schema_changes(tmp_path: 
     synced = []
     async with FakeDiscord() as fake:
         fake.point_discord_py_here()
-        for provider, force in (("sandbox", False), ("sandbox", False), ("sandbox", True), ("sandbox-visual", False)):
-            async with open_service(tmp_path / "data", emulator, provider=provider) as service:
-                async with run_bot(fake, service, force_sync=force) as bot:
-                    synced.append(bot.synced_on_start)
+        for provider, force in (
+            ("sandbox", False),
+            ("sandbox", False),
+            ("sandbox", True),
+            ("sandbox-visual", False),
+        ):
+            async with (
+                open_service(tmp_path / "data", emulator, provider=provider) as service,
+                run_bot(fake, service, force_sync=force) as bot,
+            ):
+                synced.append(bot.synced_on_start)
 
     # First start, a restart (unchanged), --sync, then a changed schema (another provider's models).
     assert synced == [True, False, True, True] and len(fake.sync_calls) == 3

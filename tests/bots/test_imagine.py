@@ -26,8 +26,12 @@ async def test_imagine_posts_a_decodable_image_of_the_asked_size_with_its_embed(
     assert "a lighthouse at dawn" in embed["description"]
     assert field(embed, "Size") == "1280×720" and field(embed, "Provider") == "sandbox"
     assert field(embed, "Model") == "seedream-4.0" and job.id in field(embed, "Job")
-    assert {f"sd:reroll:{job.id}", f"sd:details:{job.id}", f"sd:delete:{job.id}", f"sd:edit:{job.id}:0"} <= set(
-        message.custom_ids())
+    assert {
+        f"sd:reroll:{job.id}",
+        f"sd:details:{job.id}",
+        f"sd:delete:{job.id}",
+        f"sd:edit:{job.id}:0",
+    } <= set(message.custom_ids())
     assert status_of(record).startswith("✅ Done: 1 image")
     world.fake.assert_clean()
 
@@ -82,11 +86,15 @@ async def test_an_image_over_the_upload_limit_is_reencoded_under_it(tmp_path: Pa
     world.fake.assert_clean()
 
 
-async def test_fifty_simultaneous_presses_on_a_held_provider_are_all_acknowledged_in_time(tmp_path: Path) -> None:
+async def test_fifty_simultaneous_presses_on_a_held_provider_are_all_acknowledged_in_time(
+    tmp_path: Path,
+) -> None:
     members = [FakeUser(f"user{i}") for i in range(50)]
     async with world_of(tmp_path, fake=FakeDiscord(guilds=[FakeGuild(members=members)])) as world:
         hold = world.hold()
-        records = await asyncio.gather(*(world.imagine(f"portrait {i}", user=m) for i, m in enumerate(members)))
+        records = await asyncio.gather(
+            *(world.imagine(f"portrait {i}", user=m) for i, m in enumerate(members))
+        )
         acks = await asyncio.gather(*(r.acknowledged() for r in records))
         assert all(a.accepted and a.type == 5 for a in acks)
         assert world.emulator.generated["ark"] == 0  # still held: nothing was made yet

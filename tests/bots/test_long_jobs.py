@@ -20,14 +20,18 @@ async def started(record: InteractionRecord) -> None:
     await record.wait_for(lambda r: r.original is not None and not r.original.loading)
 
 
-async def test_a_job_longer_than_fifteen_fake_minutes_completes_through_a_channel_message(world: World) -> None:
+async def test_a_job_longer_than_fifteen_fake_minutes_completes_through_a_channel_message(
+    world: World,
+) -> None:
     hold = world.hold()
     record = await world.imagine("a very slow cathedral", count=2)
     await started(record)
 
     world.fake.clock.advance(FIFTEEN_MINUTES + 60)
     hold.set()
-    await world.fake.wait_until(lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30)
+    await world.fake.wait_until(
+        lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30
+    )
     await world.idle()
 
     status, results = channel_messages(world)
@@ -45,28 +49,38 @@ async def test_a_job_that_goes_quiet_leaves_the_interaction_before_the_token_exp
 
     world.fake.clock.advance(FIFTEEN_MINUTES - 30)  # inside the bot's safety margin, token still valid
     hold.set()
-    await world.fake.wait_until(lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30)
+    await world.fake.wait_until(
+        lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30
+    )
     await world.idle()
 
     assert record.original is not None
-    assert record.original.content.startswith("⏳ Still working: this is taking a while, so I'll continue here:")
+    assert record.original.content.startswith(
+        "⏳ Still working: this is taking a while, so I'll continue here:"
+    )
     status, results = channel_messages(world)
     assert f"/channels/{world.fake.guild.id}/{world.fake.channel.id}/{status.id}" in record.original.content
     assert len(results.attachments) == 1
     world.fake.assert_clean()
 
 
-async def test_an_expired_token_reported_by_discord_moves_the_rest_of_the_job_to_the_channel(tmp_path: Path) -> None:
+async def test_an_expired_token_reported_by_discord_moves_the_rest_of_the_job_to_the_channel(
+    tmp_path: Path,
+) -> None:
     fake = FakeDiscord()
     # The bot's clock runs 20 minutes late, so only Discord's 401 50027 can tell it the token is gone.
-    async with world_of(tmp_path, fake=fake, clock=lambda: fake.clock.utcnow() - timedelta(minutes=20)) as world:
+    async with world_of(
+        tmp_path, fake=fake, clock=lambda: fake.clock.utcnow() - timedelta(minutes=20)
+    ) as world:
         hold = world.hold()
         record = await world.imagine("a slow river", count=2)
         await started(record)
 
         fake.clock.advance(FIFTEEN_MINUTES + 60)
         hold.set()
-        await fake.wait_until(lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30)
+        await fake.wait_until(
+            lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30
+        )
 
     status, results = channel_messages(world)
     assert len(results.attachments) == 2

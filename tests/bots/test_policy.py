@@ -107,14 +107,18 @@ async def test_an_image_held_back_by_moderation_is_reported_and_given_back(world
 
     [message] = result_messages(record)
     assert len(message.attachments) == 1
-    assert status_of(record).startswith("⚠️ Done: 1 of 2 images. 1 was held back by the safety filter (image 2)")
+    assert status_of(record).startswith(
+        "⚠️ Done: 1 of 2 images. 1 was held back by the safety filter (image 2)"
+    )
     assert await quota_used(world, user_key(world.fake.user.id)) == 1
 
 
 def _guild_with_roles() -> tuple[FakeGuild, FakeRole, FakeUser, FakeUser]:
     artists = FakeRole("Artists")
     alice, bob = FakeUser("alice"), FakeUser("bob", role_ids=[artists.id])
-    guild = FakeGuild(channels=[FakeChannel("general"), FakeChannel("art")], members=[alice, bob], roles=[artists])
+    guild = FakeGuild(
+        channels=[FakeChannel("general"), FakeChannel("art")], members=[alice, bob], roles=[artists]
+    )
     return guild, artists, alice, bob
 
 
@@ -122,14 +126,20 @@ def _guild_with_roles() -> tuple[FakeGuild, FakeRole, FakeUser, FakeUser]:
 async def test_allow_lists_refuse_ephemerally_and_say_why(tmp_path: Path, rule: str) -> None:
     guild, artists, alice, _ = _guild_with_roles()
     art = guild.channel("art")
-    policy = {"guild": {"allowed_guilds": [guild.id + 1]}, "channel": {"allowed_channels": [art.id]},
-              "role": {"generator_roles": ["artists"]}, "dm": {"allow_dms": False},
-              "nsfw": {"nsfw_channels_only": True}}[rule]
-    expected = {"guild": "Image generation isn't enabled on this server.",
-                "channel": f"Images can't be made in this channel. Try <#{art.id}>.",
-                "role": "Making images here needs one of these roles: **artists**.",
-                "dm": "I don't make images in direct messages here.",
-                "nsfw": "On this server images can only be made in age-restricted channels."}[rule]
+    policy = {
+        "guild": {"allowed_guilds": [guild.id + 1]},
+        "channel": {"allowed_channels": [art.id]},
+        "role": {"generator_roles": ["artists"]},
+        "dm": {"allow_dms": False},
+        "nsfw": {"nsfw_channels_only": True},
+    }[rule]
+    expected = {
+        "guild": "Image generation isn't enabled on this server.",
+        "channel": f"Images can't be made in this channel. Try <#{art.id}>.",
+        "role": "Making images here needs one of these roles: **artists**.",
+        "dm": "I don't make images in direct messages here.",
+        "nsfw": "On this server images can only be made in age-restricted channels.",
+    }[rule]
     async with world_of(tmp_path, fake=FakeDiscord(guilds=[guild]), **policy) as world:
         record = await world.imagine("a forbidden place", user=alice, dm=rule == "dm")
         await world.settled(record)

@@ -1,0 +1,159 @@
+"""Bot configuration (environment, config file) and the pure rendering helpers."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bots.discord.render import (
+    JobProgress,
+    ResultCard,
+    fit_image,
+    outcome_text,
+    result_embed,
+    status_text,
+)
+from bots.discord.settings import BotSettings
+from core.results import Generation, ImageFailure, JobStatus
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "DISCORD_TOKEN",
+        "SEEDREAM_DISCORD_CONFIG",
+        "SEEDREAM_DISCORD_COOLDOWN_SECONDS",
+        "SEEDREAM_DISCORD_ALLOWED_CHANNELS",
+        "SEEDREAM_DISCORD_GENERATOR_ROLES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_modest() -> None:
+    policy = BotSettings(_env_file=None).policy()
+
+    assert (policy.cooldown_seconds, policy.max_concurrent_jobs) == (10, 3)
+    assert (policy.user_daily_images, policy.guild_daily_images) == (50, 500)
+    assert policy.allow_dms and not policy.allowed_guilds and not policy.generator_roles
+
+
+def test_environment_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "abc")
+    monkeypatch.setenv("SEEDREAM_DISCORD_ALLOWED_CHANNELS", "11, 22")
+    monkeypatch.setenv("SEEDREAM_DISCORD_GENERATOR_ROLES", "Artists,123")
+
+    settings = BotSettings(_env_file=None)
+
+    assert settings.token is not None and settings.token.get_secret_value() == "abc"
+    assert settings.allowed_channels == frozenset({11, 22})
+    assert settings.generator_roles == ("Artists", "123")
+    assert "abc" not in repr(settings)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_a_config_file_sets_the_policy_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    values = {"allowed_guilds": [1, 2], "cooldown_seconds": 30, "user_daily_images": 7, "allow_dms": False}
+    path = tmp_path / f"bot{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(values))
+    else:
+        path.write_text(
+            "allowed_guilds = [1, 2]\ncooldown_seconds = 30\nuser_daily_images = 7\nallow_dms = false\n"
+        )
+    monkeypatch.setenv("SEEDREAM_DISCORD_CONFIG", str(path))
+    monkeypatch.setenv("SEEDREAM_DISCORD_COOLDOWN_SECONDS", "5")
+
+    policy = BotSettings(_env_file=None).policy()
+
+    assert (
+        policy.allowed_guilds == frozenset({1, 2}) and policy.user_daily_images == 7 and not policy.allow_dms
+    )
+    assert policy.cooldown_seconds == 5
+
+
+def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        BotSettings(_env_file=None, config_file=tmp_path / "nope.toml")
+
+
+def _noisy_png(size: int) -> bytes:
+    image = Image.effect_noise((size, size), 80).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_fit_image_keeps_a_small_file_and_reencodes_a_large_one_under_the_limit() -> None:
+    data = _noisy_png(512)
+
+    kept = fit_image(data, limit=len(data), width=512, height=512, fmt="png")
+    squeezed = fit_image(data, limit=20_000, width=512, height=512, fmt="png")
+
+    assert kept.data == data and not kept.reencoded
+    assert squeezed.reencoded and squeezed.format == "jpeg" and len(squeezed.data) <= 20_000
+    with Image.open(io.BytesIO(squeezed.data)) as opened:
+        assert opened.size == (squeezed.width, squeezed.height)
+
+
+def test_ten_result_embeds_with_the_longest_prompt_fit_one_message() -> None:
+    card = ResultCard(
+        job_id="abcdefghijkl",
+        index=0,
+        count=15,
+        prompt="p" * 4000,
+        model="seedream-5.0-lite",
+        provider="sandbox-gateway",
+        width=6240,
+        height=2656,
+        seed=2_147_483_647,
+        elapsed=3599,
+        requester="x" * 100,
+        filename="seedream-abcdefghijkl-01.jpg",
+        spoiler=False,
+        reencoded=True,
+        parent_id="mnopqrstuvwx",
+        at=datetime.now(UTC),
+    )
+
+    total = len(result_embed(card)) * 10
+
+    assert total <= 6000
+
+
+def test_status_text_stays_within_the_message_limit() -> None:
+    progress = JobProgress(job_id="abcdefghijkl", prompt="w" * 4000, model="seedream-4.0", count=4)
+    failures = [ImageFailure(i, "OutputImageSensitiveContentDetected", "x" * 500) for i in range(3)]
+    progress.outcome = Generation(
+        job_id="abcdefghijkl",
+        status=JobStatus.PARTIAL,
+        provider="sandbox",
+        model="seedream-4.0",
+        prompt="w",
+        failures=failures,
+        error="e" * 3000,
+    )
+
+    assert len(status_text(progress)) <= 2000
+
+
+def test_a_whole_refusal_reads_kindly() -> None:
+    generation = Generation(
+        job_id="j",
+        status=JobStatus.FAILED,
+        provider="ark",
+        model="seedream-4.0",
+        prompt="p",
+        error="ark refused the content (InputTextSensitiveContentDetected)",
+        error_kind="content_rejected",
+    )
+
+    text = outcome_text(generation, asked=1)
+
+    assert "safety filter" in text and "Sensitive" not in text
