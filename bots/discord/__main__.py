@@ -20,6 +20,7 @@ import yarl
 
 from bots.discord.settings import BotSettings
 from core.errors import ConfigurationError
+from core.providers.registry import default_provider
 from core.service import ImageService
 from core.settings import Settings
 
@@ -34,26 +35,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         bot_settings = BotSettings(config_file=args.config) if args.config else BotSettings()
         settings = Settings()
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"seedream-bot: invalid configuration: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    _setup_logging(bot_settings.log_level if not args.verbose else "DEBUG")
-    if bot_settings.token is None:
-        print(
-            "seedream-bot: set DISCORD_TOKEN to the bot token of your Discord application "
-            "(Developer Portal → your app → Bot → Reset Token).",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    point_discord_py(api_base=bot_settings.api_base, gateway_url=bot_settings.gateway_url)
-    try:
-        asyncio.run(serve(settings, bot_settings, force_sync=args.sync))
+        default_provider(settings)  # fail now, naming the variables to set, not on the first command
     except ConfigurationError as exc:
-        print(f"seedream-bot: {exc.message}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        pass
+        return _refuse(exc.message)
+    except (ValueError, FileNotFoundError) as exc:
+        return _refuse(f"invalid configuration: {exc}")
+    if bot_settings.token is None:
+        return _refuse("set DISCORD_TOKEN to the bot token of your Discord application "
+                       "(Developer Portal → your app → Bot → Reset Token).")
+    _setup_logging(bot_settings.log_level if not args.verbose else "DEBUG")
+    point_discord_py(api_base=bot_settings.api_base, gateway_url=bot_settings.gateway_url)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, bot_settings, force_sync=args.sync))
     return EXIT_OK
+
+
+def _refuse(message: str) -> int:
+    print(f"seedream-bot: {message}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,16 +85,11 @@ def point_discord_py(*, api_base: str | None, gateway_url: str | None) -> None:
 
 
 async def serve(settings: Settings, bot_settings: BotSettings, *, force_sync: bool = False) -> None:
-    """Open the image service and run the bot until it is closed or the process is told to stop.
-
-    Raises:
-        ConfigurationError: no provider is configured.
-    """
+    """Open the image service and run the bot until it is closed or the process is told to stop."""
     from bots.discord.bot import ImageBot
 
     assert bot_settings.token is not None
     async with ImageService.open(settings) as service:
-        _ = service.default_provider  # fail now, with the variables to set, rather than on the first command
         bot = ImageBot(service=service, settings=bot_settings, force_sync=force_sync)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

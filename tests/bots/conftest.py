@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,6 +159,15 @@ async def world_of(
                 if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
                     emulator.hold.set()
             await asyncio.wait_for(bot.wait_idle(), WAIT)
+
+
+@pytest.fixture(autouse=True)
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A test fails if the bot (or discord.py on its behalf) logged an error, even if Discord looked fine."""
+    yield
+    ours = ("bots", "discord")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith(ours)]
+    assert not errors, "errors were logged:\n" + "\n".join(r.getMessage() for r in errors)
 
 
 @pytest.fixture

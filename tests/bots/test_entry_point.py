@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bots.discord.__main__ import main
 from tests.bots.conftest import decoded_size, settled
 from tests.fakes.discord import FakeDiscord
 
@@ -61,3 +62,33 @@ async def test_the_seedream_bot_command_answers_an_imagine(tmp_path: Path) -> No
     assert [call.guild_id for call in fake.sync_calls] == [None]
     assert (tmp_path / "data" / "jobs.sqlite3").exists()
     fake.assert_clean()
+
+
+@pytest.fixture
+def bare_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("SEEDREAM_", "DISCORD_", "ARK_", "VOLC_", "CHANJING_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("SEEDREAM_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.mark.usefixtures("bare_environment")
+def test_without_a_token_the_command_says_which_variable_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEEDREAM_PROVIDER", "sandbox")
+
+    assert main([]) == 2
+    assert "set DISCORD_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("bare_environment")
+def test_without_a_provider_the_command_names_the_keys_and_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "secret-token")
+
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "ARK_API_KEY" in err and "SEEDREAM_PROVIDER=sandbox" in err and "secret-token" not in err

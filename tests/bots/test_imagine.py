@@ -114,3 +114,18 @@ async def test_works_in_direct_messages_by_default(world: World) -> None:
     [message] = result_messages(record)
     assert message.channel_id == world.fake.dm_channel().id and message.guild_id is None
     world.fake.assert_clean()
+
+
+async def test_spoiler_results_are_blurred_files_without_a_preview_and_rerolls_stay_so(world: World) -> None:
+    record = await world.imagine("the ending of the film", spoiler=True)
+    await world.settled(record)
+    [message] = result_messages(record)
+    [job] = await world.jobs()
+    reroll = await world.fake.click(f"sd:reroll:{job.id}", message=message)
+    await world.settled(reroll)
+
+    for posted in (message, *result_messages(reroll)):
+        [file] = posted.attachments
+        assert file.filename.startswith("SPOILER_seedream-")
+        assert "image" not in posted.embeds[0]  # an embedded preview would show it unblurred
+    world.fake.assert_clean()
