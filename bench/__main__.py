@@ -1,9 +1,10 @@
 """``python -m bench [--quick] [--json] [--only NAME ...] [--verbose]``.
 
-Runs the scenarios one after the other against one emulator process, prints one JSON object
-(``{scenario: {"ratio", "target", "pass", ...}}``) with ``--json`` or a table otherwise, and writes the
-Markdown table to ``bench/results/latest.md`` (``latest-quick.md`` for ``--quick``; ``--out`` elsewhere).
-The exit code is 1 when a scenario misses its target or fails to run.
+Runs the timed scenarios one after the other against one emulator process, then the untimed ones (memory,
+cost) together, each on its own emulator process; prints one JSON object (``{scenario: {"ratio", "target",
+"pass", ...}}``) with ``--json`` or a table otherwise, and writes the Markdown table to
+``bench/results/latest.md`` (``latest-quick.md`` for ``--quick``; ``--out`` elsewhere). The exit code is 1
+when a scenario misses its target or fails to run.
 """
 
 from __future__ import annotations
@@ -16,24 +17,34 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import cost, discord_ack, memory, overhead, saturation, startup, streaming
 from bench.harness import EmulatorProcess, RunOptions, ScenarioResult, log
 from bench.report import markdown_table, write_results
 
-EmulatorScenario = Callable[[EmulatorProcess, RunOptions], Awaitable[ScenarioResult]]
-StandaloneScenario = Callable[[RunOptions], Awaitable[ScenarioResult]]
 
-#: name → (needs the emulator?, run, metric, target) in the order they run.
-SCENARIOS: dict[str, tuple[bool, Callable[..., Awaitable[ScenarioResult]], str, float]] = {
-    overhead.NAME: (True, overhead.run, overhead.METRIC, overhead.TARGET),
-    saturation.NAME: (True, saturation.run, saturation.METRIC, saturation.TARGET),
-    streaming.NAME: (True, streaming.run, streaming.METRIC, streaming.TARGET),
-    memory.NAME: (True, memory.run, memory.METRIC, memory.TARGET),
-    startup.NAME: (False, startup.run, startup.METRIC, startup.TARGET),
-    discord_ack.NAME: (True, discord_ack.run, discord_ack.METRIC, discord_ack.TARGET),
-    cost.NAME: (True, cost.run, cost.METRIC, cost.TARGET),
+@dataclass(frozen=True)
+class Scenario:
+    """How to run one scenario. ``timed`` ones run one at a time on the shared emulator; the others (nothing
+    in them is a duration) run together at the end, each on an emulator process of its own."""
+
+    run: Callable[..., Awaitable[ScenarioResult]]
+    metric: str
+    target: float
+    needs_emulator: bool = True
+    timed: bool = True
+
+
+SCENARIOS: dict[str, Scenario] = {
+    overhead.NAME: Scenario(overhead.run, overhead.METRIC, overhead.TARGET),
+    saturation.NAME: Scenario(saturation.run, saturation.METRIC, saturation.TARGET),
+    streaming.NAME: Scenario(streaming.run, streaming.METRIC, streaming.TARGET),
+    memory.NAME: Scenario(memory.run, memory.METRIC, memory.TARGET, timed=False),
+    startup.NAME: Scenario(startup.run, startup.METRIC, startup.TARGET, needs_emulator=False),
+    discord_ack.NAME: Scenario(discord_ack.run, discord_ack.METRIC, discord_ack.TARGET),
+    cost.NAME: Scenario(cost.run, cost.METRIC, cost.TARGET, timed=False),
 }
 
 
@@ -64,29 +75,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def run_one(name: str, emulator: EmulatorProcess | None, options: RunOptions) -> ScenarioResult:
+    """One scenario; a crash is reported as a failed result with its error, never fatal to the suite."""
+    scenario = SCENARIOS[name]
+    log(options, f"{name}: running")
+    started = time.perf_counter()
+    try:
+        if scenario.needs_emulator:
+            if emulator is None:
+                async with EmulatorProcess.start() as own:
+                    result = await scenario.run(own, options)
+            else:
+                result = await scenario.run(emulator, options)
+        else:
+            result = await scenario.run(options)
+    except Exception as exc:  # report it and go on: one broken scenario must not hide the others
+        traceback.print_exc(file=sys.stderr)
+        result = ScenarioResult(
+            name=name,
+            metric=scenario.metric,
+            target=scenario.target,
+            passed=False,
+            details={"error": f"{type(exc).__name__}: {exc}"},
+        )
+    result.details["seconds"] = round(time.perf_counter() - started, 2)
+    log(options, f"{name}: done in {result.details['seconds']} s")
+    return result
+
+
 async def run_suite(names: Sequence[str], options: RunOptions) -> dict[str, ScenarioResult]:
-    """Run ``names`` in order; a scenario that crashes is reported as failed with its error, not fatal."""
+    """The timed scenarios one at a time on a shared emulator, then the untimed ones together."""
     results: dict[str, ScenarioResult] = {}
-    async with EmulatorProcess.start() as emulator:
-        for name in names:
-            needs_emulator, scenario, metric, target = SCENARIOS[name]
-            log(options, f"{name}: running")
-            started = time.perf_counter()
-            try:
-                result = await (scenario(emulator, options) if needs_emulator else scenario(options))
-            except Exception as exc:  # report it and go on: one broken scenario must not hide the others
-                traceback.print_exc(file=sys.stderr)
-                result = ScenarioResult(
-                    name=name,
-                    metric=metric,
-                    target=target,
-                    passed=False,
-                    details={"error": f"{type(exc).__name__}: {exc}"},
-                )
-            result.details["seconds"] = round(time.perf_counter() - started, 2)
-            log(options, f"{name}: done in {result.details['seconds']} s")
-            results[name] = result
-    return results
+    timed = [n for n in names if SCENARIOS[n].timed]
+    untimed = [n for n in names if not SCENARIOS[n].timed]
+    if timed:
+        async with EmulatorProcess.start() as emulator:
+            for name in timed:
+                results[name] = await run_one(name, emulator, options)
+    together = await asyncio.gather(*(run_one(name, None, options) for name in untimed))
+    results.update(zip(untimed, together, strict=True))
+    return {name: results[name] for name in names}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

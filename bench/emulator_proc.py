@@ -8,8 +8,9 @@ once the socket listens, and serves ``core.emulator.create_app`` behind a thin f
   ``faults`` is a list of ``{"at": n, ...Fault fields}``; the fault is scripted just before the n-th (1-based)
   generation request.
 * ``GET /bench/stats`` — the emulator's counters plus what the front observed: answers per route and status
-  (429s are the provider's rejections) and, per generation request, its start/end on the shared monotonic
-  clock (``time.monotonic`` is ``CLOCK_MONOTONIC``, the same in every process on the machine).
+  (429s are the provider's rejections) and, per generation request, its start, end, status and the moment its
+  headers went out (with the first image, for a stream) on the shared monotonic clock (``time.monotonic`` is
+  ``CLOCK_MONOTONIC``, the same in every process on the machine).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class FrontRecord:
     """What the front saw since the last ``configure``."""
 
     statuses: Counter[str] = field(default_factory=Counter)  # "ark 429" → count
-    spans: list[tuple[float, float, int]] = field(default_factory=list)  # generation (start, end, status)
+    # per generation request: (start, end, status, headers sent) — Ark sends headers with the first image
+    spans: list[tuple[float, float, int, float]] = field(default_factory=list)
     generation_requests: int = 0
     schedule: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -68,12 +70,12 @@ class BenchFront:
             for spec in self.record.schedule.pop(self.record.generation_requests, []):
                 self.state.add_fault(Fault(**spec))
         route = "ark" if generation else ("files" if path.startswith("/emulator/files/") else "other")
-        started, status = time.monotonic(), 0
+        started, status, headers_at = time.monotonic(), 0, 0.0
 
         async def counting_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, headers_at
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, headers_at = message["status"], time.monotonic()
                 self.record.statuses[f"{route} {status}"] += 1
             await send(message)
 
@@ -81,7 +83,7 @@ class BenchFront:
             await self.app(scope, receive, counting_send)
         finally:
             if generation:
-                self.record.spans.append((started, time.monotonic(), status))
+                self.record.spans.append((started, time.monotonic(), status, headers_at))
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = b""

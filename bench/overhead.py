@@ -128,7 +128,7 @@ def _per_side(
     sides: dict[str, dict[str, list[float]]] = {
         s: {"total": [], "provider": [], "outside": []} for s in ("ours", "bare")
     }
-    for (side, started, ended), (span_start, span_end, _status) in zip(runs, spans, strict=True):
+    for (side, started, ended), (span_start, span_end, *_) in zip(runs, spans, strict=True):
         total, provider = ended - started, span_end - span_start
         sides[side]["total"].append(total)
         sides[side]["provider"].append(provider)

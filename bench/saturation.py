@@ -84,7 +84,7 @@ async def run_sdk(emulator: EmulatorProcess) -> dict[str, Any]:
 
 
 def _provider_side(stats: dict[str, Any]) -> dict[str, Any]:
-    spans = [end - start for start, end, status in stats["spans"] if status == 200]
+    spans = [end - start for start, end, status, _ in stats["spans"] if status == 200]
     return {
         "rejected": stats["statuses"].get("ark 429", 0),
         "requests": stats["generation_requests"],

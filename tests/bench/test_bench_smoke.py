@@ -44,7 +44,7 @@ async def test_the_front_scripts_a_fault_on_the_nth_generation_request_and_count
     assert (first.status_code, second.status_code) == (200, 500)
     assert stats["statuses"] == {"ark 200": 1, "ark 500": 1}
     assert stats["generation_requests"] == 2 and stats["generated"] == {"ark": 1}
-    assert [status for _start, _end, status in stats["spans"]] == [200, 500]
+    assert [status for _start, _end, status, _headers in stats["spans"]] == [200, 500]
     assert stats["faults_left"] == 0
 
 
