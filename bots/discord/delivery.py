@@ -254,15 +254,16 @@ class Delivery:
             raise RuntimeError("the interaction has no channel to continue in")
         old = self._outlet
         new = ChannelOutlet(channel, mention=self._context.requester_mention)
+        await new.status(status_text(self.progress))  # if the channel refuses, stay where we are
         self._outlet = new
-        self._last_status = None
-        await new.status(status_text(self.progress))
-        if token_alive and new.status_message is not None:
+        self._last_status = (new.kind, status_text(self.progress))
+        assert new.status_message is not None
+        await self._remember(new.status_message)
+        if token_alive:
             self.progress.elsewhere = new.status_message.jump_url
             with contextlib.suppress(discord.HTTPException):
                 await old.status(status_text(self.progress))
             self.progress.elsewhere = None
-        self._last_status = (new.kind, status_text(self.progress))
 
     async def _flush_status(self) -> None:
         text = status_text(self.progress)

@@ -161,3 +161,13 @@ async def test_allowed_roles_and_channels_let_members_generate(tmp_path: Path) -
 
     assert len(result_messages(record)) == 1
     world.fake.assert_clean()
+
+
+async def test_simultaneous_presses_inside_one_cooldown_run_only_one_job(tmp_path: Path) -> None:
+    async with world_of(tmp_path, cooldown_seconds=10, max_concurrent_jobs=0) as world:
+        records = await asyncio.gather(*(world.imagine(f"rush {i}") for i in range(10)))
+        await world.settled(*records)
+        assert len(await world.jobs()) == 1
+
+    assert sum(1 for r in records if result_messages(r)) == 1
+    assert sum(1 for r in records if status_of(r).startswith("Slow down a little")) == 9
