@@ -41,8 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         return _refuse(f"invalid configuration: {exc}")
     if bot_settings.token is None:
-        return _refuse("set DISCORD_TOKEN to the bot token of your Discord application "
-                       "(Developer Portal → your app → Bot → Reset Token).")
+        return _refuse(
+            "set DISCORD_TOKEN to the bot token of your Discord application "
+            "(Developer Portal → your app → Bot → Reset Token)."
+        )
     _setup_logging(bot_settings.log_level if not args.verbose else "DEBUG")
     point_discord_py(api_base=bot_settings.api_base, gateway_url=bot_settings.gateway_url)
     with contextlib.suppress(KeyboardInterrupt):
