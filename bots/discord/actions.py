@@ -1,6 +1,7 @@
 """What the result buttons and the edit modal do; all state comes from the job store.
 
-Every handler acknowledges first (a deferral, or the modal itself) and only then reads the store.
+Every handler runs in a task tracked by the bot (``ImageBot.answer``) and acknowledges first (a deferral, or
+the modal itself), and only then reads the store.
 Visibility: a user sees their own jobs anywhere, and other people's jobs made in the same server. Private
 details and deletion are for the requester, or a member who may manage messages in that server.
 """
@@ -109,10 +110,8 @@ class ResultActions:
         async def build() -> GenerateRequest:
             return reroll_request(job)
 
-        run = self.bot.flow.run(
-            interaction, build, spoiler=bool(job.extra.get("discord_spoiler")), parent_id=job.id
-        )
-        self.bot.spawn(run, name=f"reroll-{job_id}")
+        spoiler = bool(job.extra.get("discord_spoiler"))
+        await self.bot.flow.run(interaction, build, spoiler=spoiler, parent_id=job.id)
 
     async def open_edit_modal(self, interaction: discord.Interaction, job_id: str, index: int) -> None:
         # The modal is the acknowledgement: nothing may come before it.
@@ -133,10 +132,8 @@ class ResultActions:
         async def build() -> GenerateRequest:
             return await asyncio.to_thread(edit_request, job, image, prompt)
 
-        run = self.bot.flow.run(
-            interaction, build, spoiler=bool(job.extra.get("discord_spoiler")), parent_id=job.id
-        )
-        self.bot.spawn(run, name=f"edit-{job_id}")
+        spoiler = bool(job.extra.get("discord_spoiler"))
+        await self.bot.flow.run(interaction, build, spoiler=spoiler, parent_id=job.id)
 
     async def details(self, interaction: discord.Interaction, job_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -101,6 +101,11 @@ class ImageBot(commands.Bot):
         log.info("synced %d slash commands", len(synced))
         return True
 
+    def answer(self, interaction: discord.Interaction, work: Coroutine[Any, Any, Any], *, what: str) -> None:
+        """Handle ``interaction`` in a tracked task; ``work`` acknowledges it first thing. Being tracked from
+        before the acknowledgement, the work is covered by ``wait_idle`` as soon as Discord sees the ack."""
+        self.spawn(work, name=f"{what}-{interaction.id}")
+
     def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run work that outlives an interaction handler; it is cancelled when the bot closes."""
         task = asyncio.create_task(coroutine, name=name)
@@ -133,7 +138,9 @@ class ImageBot(commands.Bot):
         if parsed is None:
             return
         prompt = (submitted_text(data, "prompt") or "").strip()
-        await self.actions.submit_edit(interaction, parsed[0], parsed[1], prompt)
+        self.answer(
+            interaction, self.actions.submit_edit(interaction, parsed[0], parsed[1], prompt), what="edit"
+        )
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

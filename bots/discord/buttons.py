@@ -46,7 +46,8 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"s
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _bot(interaction).actions.reroll(interaction, self.job_id)
+        bot = _bot(interaction)
+        bot.answer(interaction, bot.actions.reroll(interaction, self.job_id), what="reroll")
 
 
 class EditButton(
@@ -99,7 +100,8 @@ class DetailsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _bot(interaction).actions.details(interaction, self.job_id)
+        bot = _bot(interaction)
+        bot.answer(interaction, bot.actions.details(interaction, self.job_id), what="details")
 
 
 class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{DELETE}:{_JOB}"):
@@ -121,7 +123,8 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"s
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _bot(interaction).actions.delete(interaction, self.job_id)
+        bot = _bot(interaction)
+        bot.answer(interaction, bot.actions.delete(interaction, self.job_id), what="delete")
 
 
 DYNAMIC_ITEMS = (RerollButton, EditButton, DetailsButton, DeleteButton)

@@ -50,7 +50,6 @@ def build_edit(bot: "ImageBot") -> app_commands.Command:
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         spoiler: bool = False,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # first, before any I/O
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
 
         async def build() -> GenerateRequest:
@@ -69,7 +68,11 @@ def build_edit(bot: "ImageBot") -> app_commands.Command:
                 images=tuple(uris),
             )
 
-        bot.spawn(bot.flow.run(interaction, build, spoiler=spoiler), name=f"edit-{interaction.id}")
+        async def work() -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)  # first, before any I/O
+            await bot.flow.run(interaction, build, spoiler=spoiler)
+
+        bot.answer(interaction, work(), what="edit")
 
     return edit
 

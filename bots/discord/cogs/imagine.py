@@ -42,8 +42,6 @@ def build_imagine(bot: "ImageBot") -> app_commands.Command:
         watermark: bool = False,
         spoiler: bool = False,
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)  # first, before any I/O
-
         async def build() -> GenerateRequest:
             return GenerateRequest.create(
                 prompt=prompt,
@@ -55,7 +53,11 @@ def build_imagine(bot: "ImageBot") -> app_commands.Command:
                 watermark=watermark,
             )
 
-        bot.spawn(bot.flow.run(interaction, build, spoiler=spoiler), name=f"imagine-{interaction.id}")
+        async def work() -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)  # first, before any I/O
+            await bot.flow.run(interaction, build, spoiler=spoiler)
+
+        bot.answer(interaction, work(), what="imagine")
 
     return imagine
 

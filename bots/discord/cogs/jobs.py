@@ -21,6 +21,9 @@ class JobsCog(commands.Cog, name="jobs"):
 
     @app_commands.command(name="history", description="Your recent image jobs")
     async def history(self, interaction: discord.Interaction) -> None:
+        self.bot.answer(interaction, self._history(interaction), what="history")
+
+    async def _history(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         jobs = await self.bot.service.store.list_jobs(
             user_id=str(interaction.user.id), adapter="discord", limit=HISTORY_SIZE
@@ -30,5 +33,8 @@ class JobsCog(commands.Cog, name="jobs"):
     @app_commands.command(name="job", description="Re-open a job by its id, with its images and buttons")
     @app_commands.describe(id="The job id (shown under every result and in /history)")
     async def job(self, interaction: discord.Interaction, id: app_commands.Range[str, 1, 40]) -> None:
+        self.bot.answer(interaction, self._job(interaction, id.strip().strip("`").lower()), what="job")
+
+    async def _job(self, interaction: discord.Interaction, job_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.actions.reopen(interaction, id.strip().strip("`").lower())
+        await self.bot.actions.reopen(interaction, job_id)

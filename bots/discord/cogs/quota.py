@@ -19,6 +19,9 @@ class QuotaCog(commands.Cog, name="quota"):
 
     @app_commands.command(name="quota", description="How many images you and this server have left today")
     async def quota(self, interaction: discord.Interaction) -> None:
+        self.bot.answer(interaction, self._quota(interaction), what="quota")
+
+    async def _quota(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         status = await self.bot.gate.status(place_of(interaction))
         await tell(interaction, "", embed=quota_embed(status, name=interaction.user.display_name))
