@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.errors import SeedreamError
+from core.errors import ProviderError, SeedreamError
 from core.events import (
     Event,
     EventSink,
@@ -183,11 +183,19 @@ class ImageService:
         provider = self.providers.get(plan.provider)
         async for item in provider.generate(plan):
             if isinstance(item, ImagePayload):
-                image = await self.storage.save(item, context)
-                outcome.images.append(image)
-                await self.store.add_image(context.job_id, image)
-                await emit(ImageReady(context.job_id, image))
-            elif isinstance(item, ImageFailure):
+                try:
+                    image = await self.storage.save(item, context)
+                except ProviderError as exc:
+                    # One lost download (expired link, too big, cut short) must not cost the rest of the
+                    # group, which is produced and paid for: it becomes that image's failure.
+                    outcome.download_error = outcome.download_error or exc
+                    item = ImageFailure(index=item.index, code=exc.code or exc.kind, message=exc.message)
+                else:
+                    outcome.images.append(image)
+                    await self.store.add_image(context.job_id, image)
+                    await emit(ImageReady(context.job_id, image))
+                    continue
+            if isinstance(item, ImageFailure):
                 outcome.failures.append(item)
                 await self.store.add_failure(context.job_id, item)
                 await emit(ImageFailed(context.job_id, item))
@@ -195,6 +203,8 @@ class ImageService:
                 await emit(Progress(context.job_id, item.message))
             elif isinstance(item, Usage):
                 outcome.usage = item
+        if not outcome.images and outcome.download_error is not None:
+            raise outcome.download_error  # nothing could be saved: that is why the job failed
 
     async def _finish(self, job: JobRecord, plan: Plan, context: JobContext, outcome: _Outcome, emit: EventSink,
                       *, status: JobStatus | None = None) -> Generation:
@@ -219,6 +229,7 @@ class _Outcome:
     usage: Usage = dataclasses.field(default_factory=Usage)
     error: str | None = None
     error_kind: str | None = None
+    download_error: ProviderError | None = None  # the first image that could not be saved, and why
 
     def status(self) -> JobStatus:
         if not self.images:
