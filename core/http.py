@@ -163,11 +163,25 @@ class HttpClient:
 
     async def download(self, url: str, dest: Path, *, provider: str, classify: Classifier,
                        max_bytes: int) -> int:
-        """Stream ``url`` into ``dest`` (a temp file the caller renames); returns the byte count.
+        """Stream ``url`` into ``dest`` (a temp file the caller renames); returns the byte count. A download
+        cut short is started again (a GET cannot bill twice).
 
         Raises:
-            ProviderResponseError: larger than ``max_bytes`` or cut short.
+            ProviderResponseError: larger than ``max_bytes``, or cut short every time.
         """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._download_once(url, dest, provider=provider, classify=classify,
+                                                 max_bytes=max_bytes)
+            except httpx2.HTTPError as exc:
+                error = translate_transport_error(exc, provider)
+                if not await self._backoff(attempt, error, url):
+                    raise error from None
+
+    async def _download_once(self, url: str, dest: Path, *, provider: str, classify: Classifier,
+                             max_bytes: int) -> int:
         async with self.stream("GET", url, provider=provider, classify=classify, idempotent=True) as response:
             declared = int(response.headers.get("content-length") or 0)
             if declared > max_bytes:
@@ -175,19 +189,15 @@ class HttpClient:
                                             f"{max_bytes:,}-byte limit; raise SEEDREAM_MAX_DOWNLOAD_BYTES",
                                             provider=provider)
             written = 0
-            try:
-                with dest.open("wb") as out:
-                    async for chunk in response.aiter_bytes(256 * 1024):
-                        written += len(chunk)
-                        if written > max_bytes:
-                            raise ProviderResponseError(
-                                f"{provider}: the result image is over the {max_bytes:,}-byte limit",
-                                provider=provider)
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-            except httpx2.HTTPError as exc:
-                raise translate_transport_error(exc, provider) from None
+            with dest.open("wb") as out:
+                async for chunk in response.aiter_bytes(256 * 1024):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise ProviderResponseError(f"{provider}: the result image is over the {max_bytes:,}-byte "
+                                                    "limit; raise SEEDREAM_MAX_DOWNLOAD_BYTES", provider=provider)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
             return written
 
     async def _backoff(self, attempt: int, error: SeedreamError, url: str) -> bool:
