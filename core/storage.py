@@ -97,8 +97,12 @@ def download_classifier(provider: str) -> Callable[[httpx2.Response], SeedreamEr
 
     def classify(response: httpx2.Response) -> SeedreamError | None:
         status = response.status_code
-        if status < 400:
+        if status < 300:
             return None
+        if status < 400:  # redirects are never followed: a result link must not send us anywhere else
+            return ProviderError(f"{provider}: the result link redirected elsewhere (HTTP {status}), which is not "
+                                 "followed; generate again, or report it if it keeps happening", provider=provider,
+                                 status=status, code="ResultRedirected", retryable=False)
         if status in (403, 404, 410):
             return ProviderError(f"{provider}: the result link has expired or is gone (HTTP {status}); result "
                                  "links live 24 h — generate again", provider=provider, status=status,
@@ -147,8 +151,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _decode_to(b64: str, temp: Path, provider: str, max_bytes: int) -> int:
     if len(b64) > max_bytes * 4 // 3 + 8:
-        raise ProviderResponseError(f"{provider}: the result image is over the {max_bytes:,}-byte limit",
-                                    provider=provider)
+        raise ProviderResponseError(f"{provider}: the result image is over the {max_bytes:,}-byte limit; raise "
+                                    "SEEDREAM_MAX_DOWNLOAD_BYTES", provider=provider)
     try:
         data = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
