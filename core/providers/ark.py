@@ -153,8 +153,14 @@ class ArkProvider:
             raise ProviderResponseError(f"{self.label} sent an unreadable image entry", provider=self.name)
         if isinstance(entry.get("error"), dict):
             error = entry["error"]
-            return ImageFailure(index=index, code=str(error.get("code") or "Unknown"),
-                                message=_clean_message(error.get("message")) or "the provider refused this image")
+            code = str(error.get("code") or "Unknown")
+            detail = (_clean_message(error.get("message")) or "no reason given").rstrip(".")
+            # Shown to the user as it is: who refused this image, why, and what to do.
+            if _CONTENT_CODES.match(code):
+                message = f"{self.label} refused this image ({code}): {detail}. Rephrase the prompt to get it."
+            else:
+                message = f"{self.label} could not make this image ({code}): {detail}. Try again for it."
+            return ImageFailure(index=index, code=code, message=message)
         url, b64 = entry.get("url"), entry.get("b64_json")
         if not (isinstance(url, str) and url) and not (isinstance(b64, str) and b64):
             raise ProviderResponseError(f"{self.label} sent an image entry with neither url nor b64_json",
@@ -199,7 +205,7 @@ class ArkProvider:
                                       "raise it in the console", provider=self.name)
         if status == 429 and code == "InflightBatchsizeExceeded":
             return ProviderError(f"{where}: too many requests in flight for this account ({message}); lower "
-                                 "the concurrency setting", **common)
+                                 f"SEEDREAM_{self.name.upper()}_CONCURRENCY to the account's limit", **common)
         if status == 429:
             return rate_limited(self.name, response, f"{where}: rate limited ({message}); retrying later helps",
                                 code=code or None, request_id=request_id)
