@@ -136,7 +136,16 @@ class ChanjingProvider:
         return parse_task(data, task_id)
 
     async def _submit(self, body: dict[str, Any]) -> str:
-        data = await self._call("POST", SUBMIT_PATH, action="submit", json=body)
+        try:
+            data = await self._call("POST", SUBMIT_PATH, action="submit", json=body)
+        except (ProviderTimeoutError, ProviderResponseError) as exc:
+            if exc.status is not None:  # an answer was read: its message already says what to do
+                raise
+            # No answer, or half of one: the task may exist and be billed, so "try again" is bad advice.
+            what = "did not answer the submit in time" if isinstance(exc, ProviderTimeoutError) else \
+                "broke the connection during the submit"
+            raise type(exc)(f"Chanjing {what}; a task may have been created (and billed): check the Chanjing "
+                            "console before submitting again", provider=PROVIDER, retryable=False) from None
         if not isinstance(data, str) or not data:
             raise ProviderResponseError("Chanjing accepted the task but returned no task id; check the "
                                         "Chanjing console before retrying (a task may have been created and "

@@ -73,13 +73,15 @@ def http_status_error(response: httpx2.Response, *, resendable: bool) -> Provide
     if status < 400:
         return None
     if status == 429:
-        return rate_limited(PROVIDER, response, "Chanjing is rate limiting this account (HTTP 429); "
-                            "waiting and retrying")
+        return rate_limited(PROVIDER, response, "Chanjing is rate limiting this account (HTTP 429); try again "
+                            "in a moment, or send fewer requests at once")
     if status == 503:
         return ProviderUnavailableError("Chanjing is temporarily unavailable (HTTP 503); try again shortly",
                                         provider=PROVIDER, status=status)
     if status >= 500:
-        return ProviderUnavailableError(f"Chanjing failed with HTTP {status}; try again shortly",
+        hint = "try again shortly" if resendable else \
+            "a task may have been created (and billed): check the Chanjing console before trying again"
+        return ProviderUnavailableError(f"Chanjing failed with HTTP {status}; {hint}",
                                         provider=PROVIDER, status=status, retryable=resendable)
     if status in (401, 403):
         return AuthenticationError(f"Chanjing refused the request (HTTP {status}); check CHANJING_APP_ID, "
@@ -92,7 +94,8 @@ def http_status_error(response: httpx2.Response, *, resendable: bool) -> Provide
 def qps_limited(response: httpx2.Response, *, code: int, request_id: str | None) -> RateLimitedError:
     """Code 40001. The limit is per second, so without a ``Retry-After`` one second is the right wait."""
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return RateLimitedError("Chanjing's QPS limit was hit; waiting a second and retrying", provider=PROVIDER,
+    return RateLimitedError("Chanjing's request-rate (QPS) limit was hit (code 40001); try again in a moment, "
+                            "or send fewer requests at once", provider=PROVIDER,
                             status=429, code=str(code), request_id=request_id,
                             retry_after=QPS_WINDOW if retry_after is None else retry_after)
 
