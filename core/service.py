@@ -87,12 +87,12 @@ class ImageService:
         limits = {kind: settings.limits_for(kind) for kind in ("ark", "visual", "chanjing", "gateway")}
         try:
             async with SqliteJobStore.open(settings.jobs_path) as store:
+                storage = ImageStorage(settings.images_dir, http, max_download_bytes=settings.max_download_bytes)
                 interrupted = await store.recover_interrupted()
                 if interrupted:
                     log.warning("marked %d job(s) of a previous run as interrupted", len(interrupted))
-                service = cls(settings=settings, http=http, store=store,
-                              storage=ImageStorage(settings.images_dir, http,
-                                                   max_download_bytes=settings.max_download_bytes),
+                    await _reattach_saved_images(store, storage, interrupted)
+                service = cls(settings=settings, http=http, store=store, storage=storage,
                               admission=AdmissionRegistry(limits), providers=ProviderRegistry(settings, http),
                               reference_policy=reference_policy)
                 try:
@@ -235,6 +235,17 @@ class _Outcome:
         if not self.images:
             return JobStatus.FAILED
         return JobStatus.PARTIAL if (self.failures or self.error) else JobStatus.SUCCEEDED
+
+
+async def _reattach_saved_images(store: JobStore, storage: ImageStorage, job_ids: list[str]) -> None:
+    """Record the images a killed process saved but did not get to record (the window between renaming a
+    file into place and the job store's commit)."""
+    for job_id in job_ids:
+        record = await store.get(job_id)
+        known = {image.index for image in record.images}
+        for image in await storage.recover(job_id, record.created_at):
+            if image.index not in known:
+                await store.add_image(job_id, image)
 
 
 def _with_seed(plan: Plan) -> Plan:

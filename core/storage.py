@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import glob
 import json
 import os
 import re
@@ -69,16 +70,32 @@ class ImageStorage:
             size = await self._write_temp(payload, temp, job.provider)
             fmt, width, height = await asyncio.to_thread(_probe_file, temp, job.provider)
             final = folder / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
+            expires = self._now() + URL_LIFETIME if payload.url else None
+            image = GeneratedImage(index=payload.index, path=final, width=width, height=height, bytes=size,
+                                   format=fmt, model=job.model, provider=job.provider, seed=payload.seed,
+                                   source_url=payload.url, url_expires_at=expires,
+                                   sidecar_path=final.with_suffix(final.suffix + ".json"))
+            # The sidecar first: every image file on disk then has one, so if the process dies before the job
+            # store records the image, ``recover`` still finds it.
+            await asyncio.to_thread(write_sidecar, image, job, None)
             await asyncio.to_thread(os.replace, temp, final)
         finally:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
-        expires = self._now() + URL_LIFETIME if payload.url else None
-        image = GeneratedImage(index=payload.index, path=final, width=width, height=height, bytes=size,
-                               format=fmt, model=job.model, provider=job.provider, seed=payload.seed,
-                               source_url=payload.url, url_expires_at=expires,
-                               sidecar_path=final.with_suffix(final.suffix + ".json"))
-        await asyncio.to_thread(write_sidecar, image, job, None)
         return image
+
+    async def recover(self, job_id: str, created_at: datetime) -> list[GeneratedImage]:
+        """The images of an interrupted job that are on disk (found by their sidecars), in index order; its
+        temporary files are removed. For crash recovery: a killed process may have saved an image without
+        recording it in the job store."""
+        return await asyncio.to_thread(self._recover, job_id, created_at)
+
+    def _recover(self, job_id: str, created_at: datetime) -> list[GeneratedImage]:
+        folder = self.root / created_at.strftime("%Y-%m-%d")
+        pattern = f"*-{glob.escape(job_id)}-*"
+        for temp in folder.glob("." + pattern + ".part"):
+            temp.unlink(missing_ok=True)
+        found = [_image_from_sidecar(sidecar, job_id) for sidecar in folder.glob(pattern + ".json")]
+        return sorted((i for i in found if i is not None and i.path.is_file()), key=lambda i: i.index)
 
     async def finalize(self, images: list[GeneratedImage], job: JobContext, usage: Usage) -> None:
         """Add the job's usage to every sidecar once it is known."""
@@ -138,6 +155,24 @@ def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None) -
         "usage": usage.to_dict() if usage else None,
     }
     _atomic_write(image.sidecar_path, json.dumps(data, ensure_ascii=False, indent=2).encode())
+
+
+def _image_from_sidecar(sidecar: Path, job_id: str) -> GeneratedImage | None:
+    """The ``GeneratedImage`` a sidecar describes, or ``None`` when it is not a readable sidecar of ``job_id``."""
+    try:
+        data = json.loads(sidecar.read_bytes())
+        name = str(data["file"])
+        if data["job_id"] != job_id or Path(name).name != name:
+            return None
+        expires = data.get("source_url_expires_at")
+        return GeneratedImage(index=int(data["index"]), path=sidecar.parent / name, width=int(data["width"]),
+                              height=int(data["height"]), bytes=int(data["bytes"]), format=str(data["format"]),
+                              model=str(data["model"]), provider=str(data["provider"]), seed=data.get("seed"),
+                              source_url=data.get("source_url"),
+                              url_expires_at=datetime.fromisoformat(expires) if expires else None,
+                              sidecar_path=sidecar)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
