@@ -1,0 +1,204 @@
+"""Crash safety: a real process killed with SIGKILL in the middle of a group generation, then started again.
+
+Nothing half-written may look like an image (files are written to a hidden temporary name and renamed), and
+the job must come back as INTERRUPTED with exactly the images that were saved — in the CLI and over MCP.
+The killed process is real (``seedream`` / ``seedream-mcp`` on the sandbox, slowed by
+``SEEDREAM_SANDBOX_LATENCY``), so waiting for its first image is a bounded polling loop: there is no event
+to wait on across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from PIL import Image
+
+from core.http import HttpClient
+from core.results import JobStatus
+from core.service import ImageService
+from mcp_server.server import build_server
+from mcp_server.settings import McpSettings
+from tests.conftest import make_settings
+
+BIN = Path(sys.executable).parent
+LATENCY = "0.5"  # seconds per sandbox image: the kill lands while image 2 of 4 is being made
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SEEDREAM_", "ARK_", "VOLC_", "CHANJING_"))}
+    return keep | {"HOME": str(tmp_path), "SEEDREAM_DATA_DIR": str(tmp_path / "data"), "SEEDREAM_PROVIDER": "sandbox",
+                   "SEEDREAM_SANDBOX_LATENCY": LATENCY} | extra
+
+
+def first_saved(db: Path) -> str | None:
+    """The job id of the first image the store has recorded (read-only; the writer is another process)."""
+    if not db.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as connection:
+            row = connection.execute("SELECT job_id FROM job_images LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # not created yet, or locked for a moment
+        return None
+    return row[0] if row else None
+
+
+async def wait_for_first_image(db: Path, process: asyncio.subprocess.Process) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.returncode is None:
+        if job_id := first_saved(db):
+            return job_id
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no image was saved in time (exit code {process.returncode})")
+
+
+def images_on_disk(folder: Path) -> list[Path]:
+    """Every file that looks like an image; each must decode whole."""
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".json", ".part")))
+    for path in found:
+        with Image.open(path) as img:
+            img.load()
+    return found
+
+
+def assert_only_whole_files(folder: Path) -> None:
+    """Images, their sidecars, and (at most) hidden ``.part`` temporaries — never a partial visible file."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert path.name.endswith((".jpg", ".jpg.json")) or (path.name.startswith(".")
+                                                                 and path.name.endswith(".part")), path
+    for sidecar in folder.rglob("*.jpg.json"):
+        assert json.loads(sidecar.read_text())["file"] == sidecar.name.removesuffix(".json")
+
+
+async def kill(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGKILL)
+    await process.wait()
+
+
+@pytest.mark.slow
+async def test_a_cli_group_killed_midway_leaves_whole_images_and_an_interrupted_job_that_lists_them(tmp_path):
+    env = clean_env(tmp_path)
+    db, images = tmp_path / "data" / "jobs.sqlite3", tmp_path / "data" / "images"
+    cli = await asyncio.create_subprocess_exec(
+        BIN / "seedream", "generate", "four lanterns", "--size", "1K", "--count", "4", "--json", env=env,
+        cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        job_id = await wait_for_first_image(db, cli)
+    finally:
+        await kill(cli)
+    assert cli.returncode == -signal.SIGKILL
+
+    shown = await asyncio.create_subprocess_exec(BIN / "seedream", "jobs", job_id, "--json", env=env, cwd=tmp_path,
+                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await shown.communicate()
+    assert shown.returncode == 0, err.decode()
+    job = json.loads(out)
+
+    saved = images_on_disk(images)
+    assert_only_whole_files(images)
+    assert job["status"] == "interrupted" and "stopped before the job finished" in job["error"]
+    assert 1 <= len(saved) < 4 and sorted(Path(i["path"]) for i in job["images"]) == saved
+    assert list(images.rglob("*.part")) == []
+    async with ImageService.open(make_settings(tmp_path)) as service:
+        record = await service.get_job(job_id)
+    assert record.status is JobStatus.INTERRUPTED and sorted(i.path for i in record.images) == saved
+
+
+# Run in a child process: record a job, save image 0 and record it, save image 1 but die before recording
+# it (the window between renaming a file into place and the store's commit), leave image 2 half-written.
+DIES_IN_THE_WINDOW = """
+import asyncio, base64, io, os, sys
+from pathlib import Path
+from PIL import Image
+from core.http import HttpClient
+from core.jobs import Requester, SqliteJobStore
+from core.providers.base import ImagePayload
+from core.storage import ImageStorage, JobContext, file_stem
+
+async def main(data):
+    png = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(png, "PNG")
+    b64 = base64.b64encode(png.getvalue()).decode()
+    store = await SqliteJobStore.connect(data / "jobs.sqlite3")
+    job = await store.create(requester=Requester(adapter="cli"), request={"prompt": "p"}, parameters={},
+                             provider="sandbox", model="seedream-4.0", prompt="three teal tiles")
+    await store.mark_running(job.id)
+    storage = ImageStorage(data / "images", HttpClient.create())
+    context = JobContext(job_id=job.id, prompt=job.prompt, provider="sandbox", model="seedream-4.0",
+                         model_id="m", parameters={}, created_at=job.created_at)
+    await store.add_image(job.id, await storage.save(ImagePayload(index=0, b64=b64), context))
+    await storage.save(ImagePayload(index=1, b64=b64), context)
+    folder = storage.root / job.created_at.strftime("%Y-%m-%d")
+    (folder / f".{file_stem(context, 2)}.part").write_bytes(png.getvalue()[:40])
+    print(job.id, flush=True)
+    os._exit(0)  # no finish, no cleanup: as if killed
+
+asyncio.run(main(Path(sys.argv[1])))
+"""
+
+
+async def test_an_image_saved_but_not_yet_recorded_when_the_process_died_is_recovered_from_its_sidecar(tmp_path):
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", DIES_IN_THE_WINDOW, str(tmp_path / "data"),
+                                                 cwd=Path(__file__).parents[2], stdout=asyncio.subprocess.PIPE,
+                                                 stderr=asyncio.subprocess.PIPE)
+    out, err = await child.communicate()
+    assert child.returncode == 0, err.decode()
+    job_id = out.decode().strip()
+    images = tmp_path / "data" / "images"
+    assert len(list(images.rglob(".*.part"))) == 1  # the half-written image 2
+
+    async with ImageService.open(make_settings(tmp_path)) as service:
+        record = await service.get_job(job_id)
+    assert record.status is JobStatus.INTERRUPTED
+    assert [i.index for i in record.images] == [0, 1] and [i.path for i in record.images] == images_on_disk(images)
+    assert record.images[1].sidecar_path is not None and (record.images[1].width, record.images[1].height) == (64, 48)
+    assert list(images.rglob("*.part")) == []  # the temporary file of the image that never finished is gone
+
+
+def rpc(method: str, params: dict, ident: int | None = None) -> bytes:
+    message = {"jsonrpc": "2.0", "method": method, "params": params} | ({"id": ident} if ident else {})
+    return (json.dumps(message) + "\n").encode()
+
+
+@pytest.mark.slow
+async def test_an_mcp_server_killed_midway_reports_the_interrupted_job_and_its_images_through_get_job(
+        tmp_path, http: HttpClient):
+    db, images = tmp_path / "data" / "jobs.sqlite3", tmp_path / "data" / "images"
+    server = await asyncio.create_subprocess_exec(
+        BIN / "seedream-mcp", env=clean_env(tmp_path), cwd=tmp_path, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                              "clientInfo": {"name": "crash-test", "version": "0"}}, 1))
+        await server.stdin.drain()
+        assert json.loads(await asyncio.wait_for(server.stdout.readline(), 60))["id"] == 1
+        server.stdin.write(rpc("notifications/initialized", {}))
+        server.stdin.write(rpc("tools/call", {"name": "generate_image",
+                                              "arguments": {"prompt": "four lanterns", "size": "1K", "count": 4}}, 2))
+        await server.stdin.drain()
+        job_id = await wait_for_first_image(db, server)
+    finally:
+        await kill(server)
+
+    saved = images_on_disk(images)
+    assert_only_whole_files(images)
+    mcp = McpSettings(_env_file=None, allowed_dirs=str(tmp_path), heartbeat_seconds=3600.0)
+    restarted = build_server(settings=make_settings(tmp_path), mcp_settings=mcp, http=http)
+    async with Client(restarted, mode="legacy") as client:
+        result = await client.call_tool("get_job", {"job_id": job_id, "previews": False})
+    assert not result.is_error, result.content[0].text
+    data = result.structured_content
+    assert data["status"] == "interrupted" and data["pending"] is False
+    assert 1 <= len(saved) < 4 and sorted(Path(i["path"]) for i in data["images"]) == saved
