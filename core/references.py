@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from core.catalog import ReferenceRules
 from core.errors import InvalidRequestError
 
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")
 _DATA_URI = re.compile(r"^data:image/([a-zA-Z0-9.+-]+);base64,(.*)$", re.DOTALL)
 _PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}
 
@@ -49,8 +50,15 @@ class ReferencePolicy:
     allowed_roots: tuple[Path, ...] | None = None
 
     def check_path(self, path: Path, field: str) -> Path:
-        """The resolved path, if it lies inside an allowed root (symlinks resolved first)."""
-        resolved = path.expanduser().resolve()
+        """The resolved path, if it lies inside an allowed root (symlinks resolved first).
+
+        Raises:
+            InvalidRequestError: outside the roots, or not a usable path (a NUL byte, a name too long…).
+        """
+        try:
+            resolved = path.expanduser().resolve()
+        except (OSError, ValueError, RuntimeError):  # NUL byte, name too long, symlink loop, unknown ~user
+            raise InvalidRequestError(field, str(path), "a readable local file", reason="not a usable path") from None
         if self.allowed_roots is None:
             return resolved
         roots = [r.expanduser().resolve() for r in self.allowed_roots]
@@ -74,7 +82,8 @@ def load_reference(source: str, rules: ReferenceRules, policy: ReferencePolicy, 
     if not isinstance(source, str) or not source.strip():
         raise InvalidRequestError(field, source, "a local path, file:// URI, http(s) URL or data:image URI")
     text = source.strip()
-    scheme = urlparse(text).scheme.lower() if "://" in text or text.startswith("data:") else ""
+    # "javascript:…", "mailto:…" have no "//" but are schemes too; a one-letter one is a Windows drive.
+    scheme = urlparse(text).scheme.lower() if _SCHEME.match(text) else ""
     if scheme in ("http", "https"):
         return _url_reference(text, field)
     if rules.urls_only:
@@ -119,13 +128,18 @@ def _file_reference(path: Path, shown: str, rules: ReferenceRules, policy: Refer
     if not path.is_absolute():
         raise InvalidRequestError(field, shown, "an absolute path", reason="relative paths are ambiguous")
     resolved = policy.check_path(path, field)
-    if not resolved.is_file():
-        raise InvalidRequestError(field, shown, "an existing image file", reason="no such file")
-    size = resolved.stat().st_size
-    if size > rules.max_bytes:
-        raise InvalidRequestError(field, shown, f"images up to {_mib(rules.max_bytes)}",
-                                  reason=f"the file is {_mib(size)}")
-    return _checked(resolved.read_bytes(), source=str(resolved), rules=rules, field=field)
+    try:
+        if not resolved.is_file():
+            raise InvalidRequestError(field, shown, "an existing image file", reason="no such file")
+        size = resolved.stat().st_size
+        if size > rules.max_bytes:
+            raise InvalidRequestError(field, shown, f"images up to {_mib(rules.max_bytes)}",
+                                      reason=f"the file is {_mib(size)}")
+        with resolved.open("rb") as file:
+            data = file.read(rules.max_bytes + 1)  # never more, even if the file grew since the check
+    except OSError:  # unreadable: permissions, a directory that vanished, an I/O error
+        raise InvalidRequestError(field, shown, "a readable image file", reason="it cannot be read") from None
+    return _checked(data, source=str(resolved), rules=rules, field=field)
 
 
 def _checked(data: bytes, *, source: str, rules: ReferenceRules, field: str) -> ReferenceImage:
@@ -165,7 +179,10 @@ def probe_image(data: bytes, *, field: str = "image", source: str = "") -> tuple
             fmt = _PIL_FORMATS.get(img.format or "")
             width, height = img.size
             img.verify()  # structure check without decoding pixel data
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # more pixels than Pillow will open at all
+        raise InvalidRequestError(field, source or "<bytes>", "a JPEG or PNG image",
+                                  reason="far too many pixels to open safely (a decompression bomb?)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidRequestError(field, source or "<bytes>", "a JPEG or PNG image",
                                   reason="not a readable image") from None
     if fmt is None:
