@@ -45,6 +45,7 @@ class FrontRecord:
     # per generation request: (start, end, status, headers sent) — Ark sends headers with the first image
     spans: list[tuple[float, float, int, float]] = field(default_factory=list)
     generation_requests: int = 0
+    connections: set[tuple[str, int]] = field(default_factory=set)  # client (host, port) of those requests
     schedule: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -67,6 +68,8 @@ class BenchFront:
         generation = scope["method"] == "POST" and path in GENERATION_PATHS
         if generation:
             self.record.generation_requests += 1
+            if scope.get("client"):
+                self.record.connections.add(tuple(scope["client"]))
             for spec in self.record.schedule.pop(self.record.generation_requests, []):
                 self.state.add_fault(Fault(**spec))
         route = "ark" if generation else ("files" if path.startswith("/emulator/files/") else "other")
@@ -130,6 +133,7 @@ class BenchFront:
             "in_flight": dict(self.state.in_flight),
             "statuses": dict(self.record.statuses),
             "generation_requests": self.record.generation_requests,
+            "generation_connections": len(self.record.connections),
             "spans": self.record.spans,
             "faults_left": sum(f.times for f in self.state.faults)
             + sum(len(v) for v in self.record.schedule.values()),

@@ -1,7 +1,9 @@
-"""The Markdown table of a run, written to ``bench/results/``."""
+"""The Markdown table of a run (and its full details as JSON beside it), written to ``bench/results/``."""
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -31,7 +33,7 @@ def _verdict(result: ScenarioResult) -> str:
 
 def _format(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
 
 
@@ -62,7 +64,11 @@ def write_results(results: Mapping[str, ScenarioResult], *, quick: bool, path: P
     path = path or RESULTS_DIR / ("latest-quick.md" if quick else "latest.md")
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    machine = (
+        f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average at the end {load}"
+    )
     notes = [f"- **{name}**: {r.note}" for name, r in results.items() if r.note]
     body = [
         f"# Seedream Studio benchmarks ({'quick' if quick else 'full'} run, {stamp}, {machine})",
@@ -73,4 +79,7 @@ def write_results(results: Mapping[str, ScenarioResult], *, quick: bool, path: P
     if notes:
         body += ["Notes:", "", *notes, ""]
     path.write_text("\n".join(body), encoding="utf-8")
+    # Every detail, beside the table, for whoever wants more than its columns.
+    details = {name: result.to_json() for name, result in results.items()}
+    path.with_suffix(".json").write_text(json.dumps(details, indent=2, ensure_ascii=False), encoding="utf-8")
     return path

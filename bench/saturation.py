@@ -88,7 +88,9 @@ def _provider_side(stats: dict[str, Any]) -> dict[str, Any]:
     return {
         "rejected": stats["statuses"].get("ark 429", 0),
         "requests": stats["generation_requests"],
+        "connections": stats["generation_connections"],
         "provider_seconds_per_request": median(spans),
+        "provider_busy_seconds": sum(spans),
     }
 
 
@@ -99,6 +101,8 @@ async def run(emulator: EmulatorProcess, options: RunOptions) -> ScenarioResult:
     sdk = await run_sdk(emulator) | _provider_side(await emulator.stats())
     rounds = math.ceil(JOBS / CAP)
     ideal = rounds * ours["provider_seconds_per_request"]
+    # Time a provider slot sat idle, per job: what our side spends between one answer and the next request.
+    idle = (CAP * ours["makespan"] - ours["provider_busy_seconds"]) / JOBS
     pure_ideal = rounds * LATENCY
     log(
         options,
@@ -117,10 +121,12 @@ async def run(emulator: EmulatorProcess, options: RunOptions) -> ScenarioResult:
         makespan_s=rounded(ours["makespan"], 3),
         ideal_s=rounded(ideal, 3),
         provider_ms_per_request=rounded(ours["provider_seconds_per_request"] * 1000, 1),
+        slot_idle_ms_per_job=rounded(idle * 1000, 1),
         pure_ratio=rounded(ours["makespan"] / pure_ideal, 3),
         rejected=ours["rejected"],
         succeeded=ours["succeeded"],
         requests=ours["requests"],
+        connections=ours["connections"],
         sdk_ratio=rounded(sdk["makespan"] / ideal, 3),
         sdk_makespan_s=rounded(sdk["makespan"], 3),
         sdk_rejected=sdk["rejected"],
