@@ -32,8 +32,8 @@ from core.events import (
 )
 from core.http import HttpClient, RetryPolicy, Timeouts
 from core.jobs import JobRecord, JobStore, Requester, SqliteJobStore
-from core.limits import AdmissionRegistry
-from core.providers.base import ImagePayload, StatusUpdate
+from core.limits import Admission, AdmissionRegistry, PositionCallback
+from core.providers.base import ImagePayload, ProviderItem, StatusUpdate
 from core.providers.registry import ProviderRegistry, default_provider
 from core.references import ReferencePolicy
 from core.requests import GenerateRequest, Plan, plan_request
@@ -164,10 +164,8 @@ class ImageService:
             async def on_position(position: int) -> None:
                 await emit(Queued(job.id, position))
 
-            async with admission.admit(images=plan.count, on_position=on_position):
-                await self.store.mark_running(job.id)
-                await emit(Started(job.id))
-                await self._consume(plan, context, outcome, emit)
+            await self._consume(plan, job, context, outcome, emit, admission=admission,
+                                on_position=on_position)
         except SeedreamError as exc:
             outcome.error, outcome.error_kind = exc.message, exc.kind
         except asyncio.CancelledError:
@@ -179,32 +177,66 @@ class ImageService:
             outcome.error, outcome.error_kind = "internal error in Seedream Studio (see the log)", "internal"
         return await self._finish(job, plan, context, outcome, emit)
 
-    async def _consume(self, plan: Plan, context: JobContext, outcome: _Outcome, emit: EventSink) -> None:
-        provider = self.providers.get(plan.provider)
-        async for item in provider.generate(plan):
-            if isinstance(item, ImagePayload):
+    async def _consume(self, plan: Plan, job: JobRecord, context: JobContext, outcome: _Outcome,
+                       emit: EventSink, *, admission: Admission, on_position: PositionCallback) -> None:
+        """Read the provider's answer inside the admission slot; save what it yields beside it, through a
+        one-item queue, so the slot is given back the moment the provider's answer ends (the provider's own
+        slot is free by then) while the last image is still being saved."""
+        queue: asyncio.Queue[ProviderItem | None] = asyncio.Queue(maxsize=1)
+        saver = asyncio.create_task(self._save_items(queue, context, outcome, emit))
+        try:
+            async with admission.admit(images=plan.count, on_position=on_position):
+                running = asyncio.create_task(self.store.mark_running(job.id))  # beside the request
+                await emit(Started(job.id))
                 try:
-                    image = await self.storage.save(item, context)
-                except ProviderError as exc:
-                    # One lost download (expired link, too big, cut short) must not cost the rest of the
-                    # group, which is produced and paid for: it becomes that image's failure.
-                    outcome.download_error = outcome.download_error or exc
-                    item = ImageFailure(index=item.index, code=exc.code or exc.kind, message=exc.message)
-                else:
-                    outcome.images.append(image)
-                    await self.store.add_image(context.job_id, image)
-                    await emit(ImageReady(context.job_id, image))
-                    continue
-            if isinstance(item, ImageFailure):
-                outcome.failures.append(item)
-                await self.store.add_failure(context.job_id, item)
-                await emit(ImageFailed(context.job_id, item))
-            elif isinstance(item, StatusUpdate):
-                await emit(Progress(context.job_id, item.message))
-            elif isinstance(item, Usage):
-                outcome.usage = item
+                    async for item in self.providers.get(plan.provider).generate(plan):
+                        await queue.put(item)
+                finally:
+                    await running
+        finally:
+            await queue.put(None)
+            failure = await saver
+        if failure is not None:
+            raise failure  # a bug of ours while saving: reported like the provider's failures
         if not outcome.images and outcome.download_error is not None:
             raise outcome.download_error  # nothing could be saved: that is why the job failed
+
+    async def _save_items(self, queue: asyncio.Queue[ProviderItem | None], context: JobContext,
+                          outcome: _Outcome, emit: EventSink) -> Exception | None:
+        """Save each item in order; after a failure keep draining (the reader must never block on a full
+        queue) and return the failure."""
+        failure: Exception | None = None
+        while (item := await queue.get()) is not None:
+            if failure is None:
+                try:
+                    await self._save_item(item, context, outcome, emit)
+                except Exception as exc:
+                    failure = exc
+        return failure
+
+    async def _save_item(self, item: ProviderItem, context: JobContext, outcome: _Outcome,
+                         emit: EventSink) -> None:
+        if isinstance(item, ImagePayload):
+            try:
+                image = await self.storage.save(item, context)
+            except ProviderError as exc:
+                # One lost download (expired link, too big, cut short) must not cost the rest of the
+                # group, which is produced and paid for: it becomes that image's failure.
+                outcome.download_error = outcome.download_error or exc
+                item = ImageFailure(index=item.index, code=exc.code or exc.kind, message=exc.message)
+            else:
+                outcome.images.append(image)
+                await self.store.add_image(context.job_id, image)
+                await emit(ImageReady(context.job_id, image))
+                return
+        if isinstance(item, ImageFailure):
+            outcome.failures.append(item)
+            await self.store.add_failure(context.job_id, item)
+            await emit(ImageFailed(context.job_id, item))
+        elif isinstance(item, StatusUpdate):
+            await emit(Progress(context.job_id, item.message))
+        elif isinstance(item, Usage):
+            outcome.usage = item
 
     async def _finish(self, job: JobRecord, plan: Plan, context: JobContext, outcome: _Outcome, emit: EventSink,
                       *, status: JobStatus | None = None) -> Generation:

@@ -128,7 +128,7 @@ class ArkProvider:
         try:
             async for event in httpx2.EventSource(response, max_event_size=_MAX_SSE_EVENT):
                 if event.data.strip() == "[DONE]":
-                    break
+                    continue  # read on to the end of the body: the connection then goes back to the pool
                 frame = _event_json(event.data, self.label, self.name)
                 if "error" in frame and "type" not in frame:
                     raise self.error_from_body(frame, status=None, response=response)
