@@ -130,7 +130,8 @@ async def plan_request(request: GenerateRequest, *, default_provider: str,
     size = resolve_size(spec.sizes, request.size, request.aspect_ratio)
     seed, guidance = _check_seed_and_guidance(spec, request.seed, request.guidance)
     output_format = _check_options(spec, request)
-    refs = await asyncio.to_thread(load_references, request.images, spec.references, policy or ReferencePolicy())
+    refs = await asyncio.to_thread(load_references, request.images, spec.references,
+                                   policy or ReferencePolicy()) if request.images else []
     stream = spec.stream if request.stream is None else request.stream
     return Plan(request=request, provider=provider, kind=kind, model=spec, size=size, count=count,
                 references=tuple(refs), seed=seed, guidance=guidance, output_format=output_format, stream=stream)

@@ -55,6 +55,7 @@ class ImageStorage:
         self._http = http
         self._max_bytes = max_download_bytes
         self._now = now
+        self._folders: set[Path] = set()  # dated folders known to exist
 
     async def save(self, payload: ImagePayload, job: JobContext) -> GeneratedImage:
         """Write one produced image and its sidecar; return where it is.
@@ -62,26 +63,25 @@ class ImageStorage:
         Raises:
             ProviderError: the download failed (expired URL, cut short, not an image).
         """
-        folder = self.root / job.created_at.strftime("%Y-%m-%d")
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        folder = await self._folder(job.created_at)
         stem = file_stem(job, payload.index)
         temp = folder / f".{stem}.part"
         try:
             size = await self._write_temp(payload, temp, job.provider)
-            fmt, width, height = await asyncio.to_thread(_probe_file, temp, job.provider)
-            final = folder / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
-            expires = self._now() + URL_LIFETIME if payload.url else None
-            image = GeneratedImage(index=payload.index, path=final, width=width, height=height, bytes=size,
-                                   format=fmt, model=job.model, provider=job.provider, seed=payload.seed,
-                                   source_url=payload.url, url_expires_at=expires,
-                                   sidecar_path=final.with_suffix(final.suffix + ".json"))
-            # The sidecar first: every image file on disk then has one, so if the process dies before the job
-            # store records the image, ``recover`` still finds it.
-            await asyncio.to_thread(write_sidecar, image, job, None)
-            await asyncio.to_thread(os.replace, temp, final)
-        finally:
+        except BaseException:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
-        return image
+            raise
+        expires = self._now() + URL_LIFETIME if payload.url else None
+        # One trip to a worker thread for the rest: probe, sidecar, rename (each hop costs ~0.5 ms).
+        return await asyncio.to_thread(_place, temp, folder / stem, payload=payload, job=job, size=size,
+                                       expires=expires)
+
+    async def _folder(self, created_at: datetime) -> Path:
+        folder = self.root / created_at.strftime("%Y-%m-%d")
+        if folder not in self._folders:
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+            self._folders.add(folder)
+        return folder
 
     async def recover(self, job_id: str, created_at: datetime) -> list[GeneratedImage]:
         """The images of an interrupted job that are on disk (found by their sidecars), in index order; its
@@ -99,14 +99,36 @@ class ImageStorage:
 
     async def finalize(self, images: list[GeneratedImage], job: JobContext, usage: Usage) -> None:
         """Add the job's usage to every sidecar once it is known."""
-        for image in images:
-            await asyncio.to_thread(write_sidecar, image, job, usage)
+        def write_all() -> None:
+            for image in images:
+                write_sidecar(image, job, usage)
+
+        await asyncio.to_thread(write_all)
 
     async def _write_temp(self, payload: ImagePayload, temp: Path, provider: str) -> int:
         if payload.url:
             return await self._http.download(payload.url, temp, provider=provider,
                                              classify=download_classifier(provider), max_bytes=self._max_bytes)
         return await asyncio.to_thread(_decode_to, payload.b64 or "", temp, provider, self._max_bytes)
+
+
+def _place(temp: Path, base: Path, *, payload: ImagePayload, job: JobContext, size: int,
+           expires: datetime | None) -> GeneratedImage:
+    """Check the temp file is an image, write its sidecar, then rename it into place (removing it on failure)."""
+    try:
+        fmt, width, height = _probe_file(temp, job.provider)
+        final = base.with_name(f"{base.name}.{'jpg' if fmt == 'jpeg' else fmt}")
+        image = GeneratedImage(index=payload.index, path=final, width=width, height=height, bytes=size,
+                               format=fmt, model=job.model, provider=job.provider, seed=payload.seed,
+                               source_url=payload.url, url_expires_at=expires,
+                               sidecar_path=final.with_suffix(final.suffix + ".json"))
+        # The sidecar first: every image file on disk then has one, so if the process dies before the job
+        # store records the image, ``recover`` still finds it.
+        write_sidecar(image, job, None)
+        os.replace(temp, final)
+        return image
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def download_classifier(provider: str) -> Callable[[httpx2.Response], SeedreamError | None]:
