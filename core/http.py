@@ -25,11 +25,11 @@ import httpx2
 
 from core.errors import (
     ProviderError,
-    SeedreamError,
     ProviderResponseError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
+    SeedreamError,
 )
 
 log = logging.getLogger(__name__)

@@ -164,8 +164,9 @@ def _checked(data: bytes, *, source: str, rules: ReferenceRules, field: str) -> 
     return ReferenceImage(source=source, wire=uri, format=fmt, width=width, height=height, bytes=len(data))
 
 
-def probe_image(data: bytes, *, field: str = "image", source: str = "") -> tuple[str, int, int]:
-    """(format, width, height) from the header only; refuses what is not a readable image.
+def probe_image(data: bytes | Path, *, field: str = "image", source: str = "") -> tuple[str, int, int]:
+    """(format, width, height) of image bytes or a file, from the header only; refuses what is not a readable
+    image.
 
     Raises:
         InvalidRequestError: not an image, or a format we do not know.
@@ -174,7 +175,7 @@ def probe_image(data: bytes, *, field: str = "image", source: str = "") -> tuple
         with warnings.catch_warnings():
             # Pixel limits are ours to enforce (with a clear message), not a warning's.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(data if isinstance(data, Path) else io.BytesIO(data))
         with img:
             fmt = _PIL_FORMATS.get(img.format or "")
             width, height = img.size

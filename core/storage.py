@@ -124,7 +124,7 @@ def _place(temp: Path, base: Path, *, payload: ImagePayload, job: JobContext, si
                                sidecar_path=final.with_suffix(final.suffix + ".json"))
         # The sidecar first: every image file on disk then has one, so if the process dies before the job
         # store records the image, ``recover`` still finds it.
-        write_sidecar(image, job, None)
+        write_sidecar(image, job, None, durable=False)  # made durable when finalised with the usage
         os.replace(temp, final)
         return image
     finally:
@@ -164,8 +164,8 @@ def slugify(text: str, limit: int = 40) -> str:
     return slug or "image"
 
 
-def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None) -> None:
-    """Atomically write the metadata JSON beside the image."""
+def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None, *, durable: bool = True) -> None:
+    """Atomically write the metadata JSON beside the image (``durable``: fsync it too)."""
     assert image.sidecar_path is not None
     data = {
         "job_id": job.job_id, "index": image.index, "prompt": job.prompt, "provider": job.provider,
@@ -176,7 +176,7 @@ def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None) -
         "created_at": job.created_at.isoformat(), "saved_at": datetime.now(UTC).isoformat(),
         "usage": usage.to_dict() if usage else None,
     }
-    _atomic_write(image.sidecar_path, json.dumps(data, ensure_ascii=False, indent=2).encode())
+    _atomic_write(image.sidecar_path, json.dumps(data, ensure_ascii=False, indent=2).encode(), durable=durable)
 
 
 def _image_from_sidecar(sidecar: Path, job_id: str) -> GeneratedImage | None:
@@ -197,12 +197,13 @@ def _image_from_sidecar(sidecar: Path, job_id: str) -> GeneratedImage | None:
         return None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     temp = path.with_name(f".{path.name}.part")
     with temp.open("wb") as out:
         out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(temp, path)
 
 
@@ -221,7 +222,7 @@ def _decode_to(b64: str, temp: Path, provider: str, max_bytes: int) -> int:
 
 def _probe_file(path: Path, provider: str) -> tuple[str, int, int]:
     try:
-        return probe_image(path.read_bytes(), field="result", source=path.name)
+        return probe_image(path, field="result", source=path.name)
     except InvalidRequestError:
         raise ProviderResponseError(f"{provider} sent a result that is not a readable image; try again",
                                     provider=provider) from None

@@ -133,9 +133,7 @@ class ArkProvider:
                 if "error" in frame and "type" not in frame:
                     raise self.error_from_body(frame, status=None, response=response)
                 kind = frame.get("type") or event.event
-                if kind == "image_generation.partial_succeeded":
-                    yield self._item(int(frame.get("image_index", 0)), frame, plan)
-                elif kind == "image_generation.partial_failed":
+                if kind == "image_generation.partial_succeeded" or kind == "image_generation.partial_failed":
                     yield self._item(int(frame.get("image_index", 0)), frame, plan)
                 elif kind == "image_generation.completed":
                     completed = True
