@@ -10,9 +10,10 @@ while over a socket the first two arrive, as they would from the real provider.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,8 +42,11 @@ GENERATION_PATHS = {
     "visual": "/",
     "chanjing": "/open/v1/ai_creation/task/submit",
 }
-ROUTE_PATHS = GENERATION_PATHS | {"chanjing.token": "/open/v1/access_token",
-                                  "chanjing.query": "/open/v1/ai_creation/task", "files": "/emulator/files/"}
+ROUTE_PATHS = GENERATION_PATHS | {
+    "chanjing.token": "/open/v1/access_token",
+    "chanjing.query": "/open/v1/ai_creation/task",
+    "files": "/emulator/files/",
+}
 
 
 class FakeTime:
@@ -85,7 +89,9 @@ class LoopbackNetwork(httpx2.AsyncBaseTransport):
     refused as a connection error and recorded in ``refused`` (so a test can prove nothing tried)."""
 
     def __init__(self, *, stalls: list[Stall] | None = None) -> None:
-        self._inner = httpx2.AsyncHTTPTransport(verify=False)  # plain http on loopback; skips loading CA certs
+        self._inner = httpx2.AsyncHTTPTransport(
+            verify=False
+        )  # plain http on loopback; skips loading CA certs
         self.sent: list[httpx2.Request] = []
         self.refused: list[str] = []
         self.stalls = stalls if stalls is not None else []
@@ -102,8 +108,12 @@ class LoopbackNetwork(httpx2.AsyncBaseTransport):
         if stall.after_frames == 0:
             await response.aclose()
             raise httpx2.ReadTimeout("test network: the answer stalled", request=request)
-        return httpx2.Response(response.status_code, headers=response.headers, request=request,
-                               stream=_StallingStream(response, stall.after_frames))
+        return httpx2.Response(
+            response.status_code,
+            headers=response.headers,
+            request=request,
+            stream=_StallingStream(response, stall.after_frames),
+        )
 
     def count(self, path: str) -> int:
         """Requests sent to ``path`` (without the query), or under it when it is a folder (``…/``)."""
@@ -137,7 +147,7 @@ class _StallingStream(httpx2.AsyncByteStream):
                     yield chunk
                     break
                 yield chunk[: end + 2]
-                chunk = chunk[end + 2:]
+                chunk = chunk[end + 2 :]
                 seen += 1
                 if seen >= self._frames:
                     raise httpx2.ReadTimeout("test network: the stream stalled")
@@ -165,6 +175,16 @@ class Emulator:
         return state
 
 
+class _LoopbackServer(uvicorn.Server):
+    """uvicorn without its signal handling: the test runner owns SIGINT. (uvicorn would save the handler of
+    the ``asyncio.Runner`` that started it and restore it when stopped from another ``run`` call, leaving a
+    stale handler whose repr every later ``Runner.run`` computes — slowing later tests a hundredfold.)"""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @asynccontextmanager
 async def emulator_server(**config: Any) -> AsyncIterator[Emulator]:
     """The emulator app on uvicorn at 127.0.0.1 on a free port, in this event loop."""
@@ -177,8 +197,9 @@ async def emulator_server(**config: Any) -> AsyncIterator[Emulator]:
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     state = EmulatorState(EmulatorConfig(public_base_url=base, **config))
     # log_config=None: uvicorn must not reconfigure logging (the secrets suite captures it).
-    server = uvicorn.Server(uvicorn.Config(create_app(state=state), log_config=None, lifespan="off",
-                                           access_log=False))
+    server = _LoopbackServer(
+        uvicorn.Config(create_app(state=state), log_config=None, lifespan="off", access_log=False)
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield Emulator(base, state, state.config)
@@ -197,22 +218,40 @@ def closed_port_url() -> str:
 
 
 #: Credentials of the emulated accounts (the emulator is configured to accept exactly these).
-KEYS = {"ark_api_key": "ark-test-key", "gateway_api_key": "gateway-test-key", "volc_accesskey": "AKLTtestaccess",
-        "volc_secretkey": "visual-test-secret", "chanjing_app_id": "app-test", "chanjing_secret_key": "cj-secret"}
+KEYS = {
+    "ark_api_key": "ark-test-key",
+    "gateway_api_key": "gateway-test-key",
+    "volc_accesskey": "AKLTtestaccess",
+    "volc_secretkey": "visual-test-secret",
+    "chanjing_app_id": "app-test",
+    "chanjing_secret_key": "cj-secret",
+}
 
 
 def emulator_accounts(keys: dict[str, str]) -> dict[str, Any]:
     """``EmulatorConfig`` fields that make the emulator accept exactly ``keys``."""
-    return {"ark_api_keys": frozenset({keys["ark_api_key"]}), "gateway_api_keys": frozenset({keys["gateway_api_key"]}),
-            "visual_access_key": keys["volc_accesskey"], "visual_secret_key": keys["volc_secretkey"],
-            "chanjing_app_id": keys["chanjing_app_id"], "chanjing_secret_key": keys["chanjing_secret_key"]}
+    return {
+        "ark_api_keys": frozenset({keys["ark_api_key"]}),
+        "gateway_api_keys": frozenset({keys["gateway_api_key"]}),
+        "visual_access_key": keys["volc_accesskey"],
+        "visual_secret_key": keys["volc_secretkey"],
+        "chanjing_app_id": keys["chanjing_app_id"],
+        "chanjing_secret_key": keys["chanjing_secret_key"],
+    }
 
 
-def provider_settings(tmp_path: Path, base: str, *, keys: dict[str, str] = KEYS, **overrides: Any) -> Settings:
+def provider_settings(
+    tmp_path: Path, base: str, *, keys: dict[str, str] = KEYS, **overrides: Any
+) -> Settings:
     """Settings for the real providers with every base URL pointed at ``base``."""
     values: dict[str, Any] = {
-        "data_dir": tmp_path / "data", "provider": None, "ark_base_url": base + "/api/v3",
-        "gateway_base_url": base, "visual_base_url": base, "chanjing_base_url": base, **keys,
+        "data_dir": tmp_path / "data",
+        "provider": None,
+        "ark_base_url": base + "/api/v3",
+        "gateway_base_url": base,
+        "visual_base_url": base,
+        "chanjing_base_url": base,
+        **keys,
     }
     return Settings(_env_file=None, **(values | overrides))
 
@@ -236,9 +275,15 @@ class ChanjingOnTestTime:
             s = self._settings
             assert s.chanjing_app_id is not None and s.chanjing_secret_key is not None
             self._chanjing[provider] = ChanjingProvider(
-                http=self._http, base_url=s.chanjing_base_url, app_id=s.chanjing_app_id.get_secret_value(),
-                secret_key=s.chanjing_secret_key, poll_interval=s.chanjing_poll_interval,
-                deadline=s.chanjing_deadline, sleep=self._time.sleep, clock=self._time)
+                http=self._http,
+                base_url=s.chanjing_base_url,
+                app_id=s.chanjing_app_id.get_secret_value(),
+                secret_key=s.chanjing_secret_key,
+                poll_interval=s.chanjing_poll_interval,
+                deadline=s.chanjing_deadline,
+                sleep=self._time.sleep,
+                clock=self._time,
+            )
         return self._chanjing[provider]
 
 
@@ -246,11 +291,14 @@ class ChanjingOnTestTime:
 async def open_service(settings: Settings, http: HttpClient, time: FakeTime) -> AsyncIterator[ImageService]:
     """``ImageService`` assembled as ``ImageService.open`` does, with Chanjing polling on test time."""
     async with SqliteJobStore.open(settings.jobs_path) as store:
-        service = ImageService(settings=settings, http=http, store=store,
-                               storage=ImageStorage(settings.images_dir, http,
-                                                    max_download_bytes=settings.max_download_bytes),
-                               admission=AdmissionRegistry.from_settings(settings, clock=time, sleep=time.sleep),
-                               providers=ChanjingOnTestTime(settings, http, time))  # type: ignore[arg-type]
+        service = ImageService(
+            settings=settings,
+            http=http,
+            store=store,
+            storage=ImageStorage(settings.images_dir, http, max_download_bytes=settings.max_download_bytes),
+            admission=AdmissionRegistry.from_settings(settings, clock=time, sleep=time.sleep),
+            providers=ChanjingOnTestTime(settings, http, time),
+        )  # type: ignore[arg-type]
         try:
             yield service
         finally:
@@ -274,9 +322,16 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(tmp_path: Path, emulator: Emulator, *, config: dict[str, Any] | None = None,
-              keys: dict[str, str] = KEYS, settings: Callable[[str], dict[str, Any]] | None = None,
-              stalls: list[Stall] | None = None, max_retries: int = 3) -> AsyncIterator[Rig]:
+async def rig(
+    tmp_path: Path,
+    emulator: Emulator,
+    *,
+    config: dict[str, Any] | None = None,
+    keys: dict[str, str] = KEYS,
+    settings: Callable[[str], dict[str, Any]] | None = None,
+    stalls: list[Stall] | None = None,
+    max_retries: int = 3,
+) -> AsyncIterator[Rig]:
     """A service whose providers point at ``emulator`` (reset to accept ``keys``, changed by ``config``).
 
     ``settings(base)`` returns overrides of the provider settings (e.g. to point a provider elsewhere).
@@ -286,7 +341,9 @@ async def rig(tmp_path: Path, emulator: Emulator, *, config: dict[str, Any] | No
     network = LoopbackNetwork(stalls=stalls)
     http = HttpClient.create(transport=network, retry=RetryPolicy(max_retries=max_retries), sleep=time.sleep)
     try:
-        values = provider_settings(tmp_path, emulator.base, keys=keys, **(settings(emulator.base) if settings else {}))
+        values = provider_settings(
+            tmp_path, emulator.base, keys=keys, **(settings(emulator.base) if settings else {})
+        )
         async with open_service(values, http, time) as service:
             yield Rig(emulator, network, time, service, values)
     finally:

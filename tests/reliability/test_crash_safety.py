@@ -35,9 +35,19 @@ LATENCY = "0.5"  # seconds per sandbox image: the kill lands while image 2 of 4 
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SEEDREAM_", "ARK_", "VOLC_", "CHANJING_"))}
-    return keep | {"HOME": str(tmp_path), "SEEDREAM_DATA_DIR": str(tmp_path / "data"), "SEEDREAM_PROVIDER": "sandbox",
-                   "SEEDREAM_SANDBOX_LATENCY": LATENCY} | extra
+    keep = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SEEDREAM_", "ARK_", "VOLC_", "CHANJING_"))
+    }
+    return (
+        keep
+        | {
+            "HOME": str(tmp_path),
+            "SEEDREAM_DATA_DIR": str(tmp_path / "data"),
+            "SEEDREAM_PROVIDER": "sandbox",
+            "SEEDREAM_SANDBOX_LATENCY": LATENCY,
+        }
+        | extra
+    )
 
 
 def first_saved(db: Path) -> str | None:
@@ -74,8 +84,9 @@ def assert_only_whole_files(folder: Path) -> None:
     """Images, their sidecars, and (at most) hidden ``.part`` temporaries — never a partial visible file."""
     for path in folder.rglob("*"):
         if path.is_file():
-            assert path.name.endswith((".jpg", ".jpg.json")) or (path.name.startswith(".")
-                                                                 and path.name.endswith(".part")), path
+            assert path.name.endswith((".jpg", ".jpg.json")) or (
+                path.name.startswith(".") and path.name.endswith(".part")
+            ), path
     for sidecar in folder.rglob("*.jpg.json"):
         assert json.loads(sidecar.read_text())["file"] == sidecar.name.removesuffix(".json")
 
@@ -91,16 +102,35 @@ async def test_a_cli_group_killed_midway_leaves_whole_images_and_an_interrupted_
     env = clean_env(tmp_path)
     db, images = tmp_path / "data" / "jobs.sqlite3", tmp_path / "data" / "images"
     cli = await asyncio.create_subprocess_exec(
-        BIN / "seedream", "generate", "four lanterns", "--size", "1K", "--count", "4", "--json", env=env,
-        cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        BIN / "seedream",
+        "generate",
+        "four lanterns",
+        "--size",
+        "1K",
+        "--count",
+        "4",
+        "--json",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         job_id = await wait_for_first_image(db, cli)
     finally:
         await kill(cli)
     assert cli.returncode == -signal.SIGKILL
 
-    shown = await asyncio.create_subprocess_exec(BIN / "seedream", "jobs", job_id, "--json", env=env, cwd=tmp_path,
-                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    shown = await asyncio.create_subprocess_exec(
+        BIN / "seedream",
+        "jobs",
+        job_id,
+        "--json",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await shown.communicate()
     assert shown.returncode == 0, err.decode()
     job = json.loads(out)
@@ -148,10 +178,18 @@ asyncio.run(main(Path(sys.argv[1])))
 """
 
 
-async def test_an_image_saved_but_not_yet_recorded_when_the_process_died_is_recovered_from_its_sidecar(tmp_path):
-    child = await asyncio.create_subprocess_exec(sys.executable, "-c", DIES_IN_THE_WINDOW, str(tmp_path / "data"),
-                                                 cwd=Path(__file__).parents[2], stdout=asyncio.subprocess.PIPE,
-                                                 stderr=asyncio.subprocess.PIPE)
+async def test_an_image_saved_but_not_yet_recorded_when_the_process_died_is_recovered_from_its_sidecar(
+    tmp_path,
+):
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        DIES_IN_THE_WINDOW,
+        str(tmp_path / "data"),
+        cwd=Path(__file__).parents[2],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await child.communicate()
     assert child.returncode == 0, err.decode()
     job_id = out.decode().strip()
@@ -161,8 +199,13 @@ async def test_an_image_saved_but_not_yet_recorded_when_the_process_died_is_reco
     async with ImageService.open(make_settings(tmp_path)) as service:
         record = await service.get_job(job_id)
     assert record.status is JobStatus.INTERRUPTED
-    assert [i.index for i in record.images] == [0, 1] and [i.path for i in record.images] == images_on_disk(images)
-    assert record.images[1].sidecar_path is not None and (record.images[1].width, record.images[1].height) == (64, 48)
+    assert [i.index for i in record.images] == [0, 1] and [i.path for i in record.images] == images_on_disk(
+        images
+    )
+    assert record.images[1].sidecar_path is not None and (
+        record.images[1].width,
+        record.images[1].height,
+    ) == (64, 48)
     assert list(images.rglob("*.part")) == []  # the temporary file of the image that never finished is gone
 
 
@@ -173,20 +216,43 @@ def rpc(method: str, params: dict, ident: int | None = None) -> bytes:
 
 @pytest.mark.slow
 async def test_an_mcp_server_killed_midway_reports_the_interrupted_job_and_its_images_through_get_job(
-        tmp_path, http: HttpClient):
+    tmp_path, http: HttpClient
+):
     db, images = tmp_path / "data" / "jobs.sqlite3", tmp_path / "data" / "images"
     server = await asyncio.create_subprocess_exec(
-        BIN / "seedream-mcp", env=clean_env(tmp_path), cwd=tmp_path, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        BIN / "seedream-mcp",
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         assert server.stdin is not None and server.stdout is not None
-        server.stdin.write(rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                              "clientInfo": {"name": "crash-test", "version": "0"}}, 1))
+        server.stdin.write(
+            rpc(
+                "initialize",
+                {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "crash-test", "version": "0"},
+                },
+                1,
+            )
+        )
         await server.stdin.drain()
         assert json.loads(await asyncio.wait_for(server.stdout.readline(), 60))["id"] == 1
         server.stdin.write(rpc("notifications/initialized", {}))
-        server.stdin.write(rpc("tools/call", {"name": "generate_image",
-                                              "arguments": {"prompt": "four lanterns", "size": "1K", "count": 4}}, 2))
+        server.stdin.write(
+            rpc(
+                "tools/call",
+                {
+                    "name": "generate_image",
+                    "arguments": {"prompt": "four lanterns", "size": "1K", "count": 4},
+                },
+                2,
+            )
+        )
         await server.stdin.drain()
         job_id = await wait_for_first_image(db, server)
     finally:

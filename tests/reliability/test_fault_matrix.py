@@ -91,22 +91,23 @@ TIMEOUT = dict(kind="timeout", says=("did not answer in time", "SEEDREAM_IMAGE_T
 BROKEN = dict(kind="bad_response", says=("broke mid-answer",))
 
 ROWS: list[Row] = [
-    # -- 429 with Retry-After: waited out exactly as asked, then the image ------------------------------------
+    # -- 429 with Retry-After: waited out exactly as asked, then the image --
     *[Row("429 with Retry-After", p, (fault,), OK, attempts=2, saved=1, waited=7.0) for p, fault in [
         ("ark", f("ark", status=429, code="ModelAccountRpmRateLimitExceeded", retry_after=7)),
         ("gateway", f("gateway", status=429, code="rate_limit_exceeded", retry_after=7)),
         ("visual", f("visual", code=50429, retry_after=7)),
         ("chanjing", f("chanjing", route="submit", status=429, retry_after=7)),
     ]],
-    # -- 429 without Retry-After, for good: backed off, then a clear rate-limit error -------------------------
+    # -- 429 without Retry-After, for good: backed off, then a clear rate-limit error --
     *[Row("429 without Retry-After", p, (fault,), FAILED, "rate_limited", attempts=RETRY_BUDGET, says=says)
       for p, fault, says in [
           ("ark", f("ark", status=429, code="ServerOverloaded", times=9), ("rate limited", "later")),
-          ("gateway", f("gateway", status=429, code="rate_limit_exceeded", times=9), ("rate limited", "later")),
+          ("gateway", f("gateway", status=429, code="rate_limit_exceeded", times=9),
+           ("rate limited", "later")),
           ("visual", f("visual", code=50429, times=9), ("QPS", "try again")),
           ("chanjing", f("chanjing", route="submit", code=40001, times=9), ("QPS", "try again")),
       ]],
-    # -- the account's quota or balance: never retried ----------------------------------------------------------
+    # -- the account's quota or balance: never retried --
     Row("quota 429 / billing", "ark", (f("ark", status=429, code="QuotaExceeded", times=9),),
         kind="quota_exceeded", says=("quota", "console")),
     Row("quota 429 / billing", "gateway", (f("gateway", status=429, code="SetLimitExceeded", times=9),),
@@ -115,7 +116,7 @@ ROWS: list[Row] = [
         kind="authentication", says=("may not call", "console")),
     Row("quota 429 / billing", "chanjing", config={"chanjing_credits": 0},
         kind="quota_exceeded", says=("蝉豆", "top up")),
-    # -- 500: retried where nothing was produced, not where a task may exist -----------------------------------
+    # -- 500: retried where nothing was produced, not where a task may exist --
     Row("500", "ark", (f("ark", status=500, code="InternalServiceError", times=9),), kind="unavailable",
         attempts=RETRY_BUDGET, says=("failed", "try again")),
     Row("500", "gateway", (f("gateway", status=500, times=9),), kind="unavailable", attempts=RETRY_BUDGET,
@@ -125,7 +126,7 @@ ROWS: list[Row] = [
     Row("500", "chanjing", (f("chanjing", route="submit", status=500, times=9),), kind="unavailable",
         says=("HTTP 500", "console")),
     Row("500 while polling", "chanjing", (f("chanjing", route="query", code=50000, times=2),), OK, saved=1),
-    # -- 503 --------------------------------------------------------------------------------------------------
+    # -- 503 --
     Row("503", "ark", (f("ark", status=503, times=9),), kind="unavailable", attempts=RETRY_BUDGET,
         says=("failed", "try again")),
     Row("503", "gateway", (f("gateway", status=503, times=9),), kind="unavailable", attempts=RETRY_BUDGET,
@@ -134,36 +135,34 @@ ROWS: list[Row] = [
         attempts=RETRY_BUDGET, says=("gateway error", "try again")),
     Row("503", "chanjing", (f("chanjing", route="submit", status=503, times=9),), kind="unavailable",
         attempts=RETRY_BUDGET, says=("503", "try again")),
-    # -- the account's concurrency cap ---------------------------------------------------------------------
+    # -- the account's concurrency cap --
     Row("concurrency cap", "ark", (f("ark", status=429, code="InflightBatchsizeExceeded", times=9),),
         kind="provider_error", says=("in flight", "SEEDREAM_ARK_CONCURRENCY")),
     Row("concurrency cap", "gateway", (f("gateway", status=429, code="rate_limit_exceeded", retry_after=1),),
         OK, attempts=2, saved=1, waited=1.0),
     Row("concurrency cap", "visual", (f("visual", code=50430),), OK, attempts=2, saved=1),
-    # -- connection refused: resent (it never left), then a clear error ---------------------------------------
+    # -- connection refused: resent (it never left), then a clear error --
     *[Row("connection refused", p, offline=True, kind="unavailable", attempts=RETRY_BUDGET,
           route="chanjing.token" if p == "chanjing" else None, says=("could not connect", "base URL"))
       for p in ("ark", "gateway", "visual", "chanjing")],
-    # -- reset mid-body: never resent; the images before the reset are kept ------------------------------------
-    Row("reset mid-stream", "ark", (f("ark", kind="reset", after_images=2),), PARTIAL, count=4, saved=2, **BROKEN),
-    Row("reset mid-stream", "gateway", (f("gateway", kind="reset", after_images=2),), PARTIAL, count=4, saved=2,
-        **BROKEN),
+    # -- reset mid-body: never resent; the images before the reset are kept --
+    *[Row("reset mid-stream", p, (f(p, kind="reset", after_images=2),), PARTIAL, count=4, saved=2, **BROKEN)
+      for p in ("ark", "gateway")],
     Row("reset mid-body", "ark", (f("ark", kind="reset"),), count=2, stream=False, **BROKEN),
     Row("reset mid-body", "visual", (f("visual", kind="truncate"),), **BROKEN),
     Row("reset mid-body", "chanjing", (f("chanjing", route="submit", kind="reset"),), kind="bad_response",
         says=("could not be read", "console")),
     Row("reset while polling", "chanjing", (f("chanjing", route="query", kind="reset"),), OK, saved=1),
-    # -- read timeout: never resent (the provider may have made and billed the images) --------------------------
+    # -- read timeout: never resent (the provider may have made and billed the images) --
     Row("read timeout", "ark", stalls=(stall("ark"),), stream=False, **TIMEOUT),
-    Row("read timeout mid-stream", "ark", stalls=(stall("ark", 1),), status=PARTIAL, count=3, saved=1, **TIMEOUT),
-    Row("read timeout mid-stream", "gateway", stalls=(stall("gateway", 1),), status=PARTIAL, count=3, saved=1,
-        **TIMEOUT),
+    *[Row("read timeout mid-stream", p, stalls=(stall(p, 1),), status=PARTIAL, count=3, saved=1, **TIMEOUT)
+      for p in ("ark", "gateway")],
     Row("read timeout", "visual", stalls=(stall("visual"),), **TIMEOUT),
     Row("read timeout", "chanjing", stalls=(stall("chanjing"),), kind="timeout",
         says=("did not answer the submit in time", "console")),
-    Row("read timeout while polling", "chanjing", stalls=(stall("chanjing", route="chanjing.query"),), status=OK,
-        saved=1),
-    # -- malformed JSON --------------------------------------------------------------------------------------
+    Row("read timeout while polling", "chanjing", stalls=(stall("chanjing", route="chanjing.query"),),
+        status=OK, saved=1),
+    # -- malformed JSON --
     Row("malformed JSON", "ark", (f("ark", kind="malformed"),), stream=False, kind="bad_response",
         says=("not JSON", "try again")),
     Row("malformed JSON", "gateway", (f("gateway", kind="malformed"),), stream=False, kind="bad_response",
@@ -172,45 +171,49 @@ ROWS: list[Row] = [
         says=("not a CVProcess answer", "try again")),
     Row("malformed JSON", "chanjing", (f("chanjing", route="submit", kind="malformed"),), kind="bad_response",
         says=("could not be read", "console")),
-    Row("malformed JSON while polling", "chanjing", (f("chanjing", route="query", kind="malformed"),), OK, saved=1),
-    # -- a stream that ends before "completed" ---------------------------------------------------------------
+    Row("malformed JSON while polling", "chanjing", (f("chanjing", route="query", kind="malformed"),), OK,
+        saved=1),
+    # -- a stream that ends before "completed" --
     Row("truncated SSE stream", "ark", (f("ark", kind="truncate", after_images=2),), PARTIAL, "bad_response",
         count=4, saved=2, says=("ended before it completed", "try again")),
     Row("truncated SSE stream", "gateway", (f("gateway", kind="truncate", after_images=2),), PARTIAL,
         "bad_response", count=4, saved=2, says=("ended before it completed", "try again")),
-    # -- one image of a group refused or failed: the rest kept --------------------------------------------------
+    # -- one image of a group refused or failed: the rest kept --
     Row("partial_failed in a group", "ark", prompt="four foxes [refuse:1]", status=PARTIAL, count=4, saved=3,
         failed=(1,), says=("refused", "rephrase")),
     Row("internal failure in a group", "ark", prompt="four foxes [fail:2]", status=PARTIAL, count=4, saved=2,
         failed=(2,), stream=False, says=("could not make", "try again")),
-    Row("partial_failed in a group", "gateway", prompt="four foxes [refuse:1]", status=PARTIAL, count=4, saved=3,
-        failed=(1,), says=("refused", "rephrase")),
+    Row("partial_failed in a group", "gateway", prompt="four foxes [refuse:1]", status=PARTIAL, count=4,
+        saved=3, failed=(1,), says=("refused", "rephrase")),
     Row("partial_failed in a group", "chanjing", prompt="four foxes [refuse:1]", status=PARTIAL, count=4,
         saved=3, failed=(3,), says=("did not produce", "审核")),
     # The service always fixes a seed (so results can be reproduced); with a fixed seed, a new draw would
     # be refused again, so 50511 is not retried.
     Row("output image refused", "visual", prompt="a fox [refuse:0]", kind="content_rejected",
         says=("moderation", "rephrase")),
-    # -- result links: expired, gone, too big ------------------------------------------------------------------
+    # -- result links: expired, gone, too big --
     *[Row("result URL expired", p, count=1 if p == "visual" else 2, failed=(0,) if p == "visual" else (0, 1),
           kind="provider_error", **EXPIRED) for p in ("ark", "gateway", "visual", "chanjing")],
     *[Row("result URL 404s", p, status=FAILED if p == "visual" else PARTIAL, count=1 if p == "visual" else 3,
-          saved=0 if p == "visual" else 2, failed=(0,), kind="provider_error" if p == "visual" else None, **GONE)
+          saved=0 if p == "visual" else 2, failed=(0,), kind="provider_error" if p == "visual" else None,
+          **GONE)
       for p in ("ark", "gateway", "visual", "chanjing")],
-    *[Row("result download cut short", p, (f("files", kind="truncate"),), OK, route="files", attempts=2, saved=1)
+    *[Row("result download cut short", p, (f("files", kind="truncate"),), OK, route="files", attempts=2,
+          saved=1)
       for p in ("ark", "gateway", "visual", "chanjing")],
     Row("result download cut short every time", "ark", (f("files", kind="truncate", times=9),), count=2,
         stream=False, route="files", attempts=2 * RETRY_BUDGET, failed=(0, 1), kind="bad_response",
         says=("broke mid-answer", "try again")),
     *[Row("result too big", p, count=1 if p == "visual" else 2, failed=(0,) if p == "visual" else (0, 1),
           kind="bad_response", **HUGE) for p in ("ark", "gateway", "visual", "chanjing")],
-    # -- Chanjing's access token and task lifecycle ------------------------------------------------------------
+    # -- Chanjing's access token and task lifecycle --
     Row("token revoked mid-poll", "chanjing", (f("chanjing", route="query", code=10400),), OK, saved=1),
     Row("token revoked for good", "chanjing", (f("chanjing", route="query", code=10400, times=9),),
         kind="authentication", says=("access token", "one process per app id")),
     Row("stuck in Generating past the deadline", "chanjing", hold=True, kind="timeout",
-        settings={"chanjing_deadline": 120}, says=("did not finish within 120 s", "instead of submitting it again")),
-    # -- credentials refused -----------------------------------------------------------------------------------
+        settings={"chanjing_deadline": 120},
+        says=("did not finish within 120 s", "instead of submitting it again")),
+    # -- credentials refused --
     Row("key refused", "ark", (f("ark", status=401, code="AuthenticationError"),), kind="authentication",
         says=("refused", "ARK_API_KEY")),
     Row("key refused", "gateway", (f("gateway", status=401, code="invalid_api_key"),), kind="authentication",
