@@ -22,6 +22,7 @@ from typing import Any
 import httpx2
 import uvicorn
 from PIL import Image
+from starlette.types import ASGIApp
 
 from core.emulator import EmulatorConfig, EmulatorState, create_app
 from core.http import HttpClient, RetryPolicy
@@ -186,27 +187,32 @@ class _LoopbackServer(uvicorn.Server):
 
 
 @asynccontextmanager
-async def emulator_server(**config: Any) -> AsyncIterator[Emulator]:
-    """The emulator app on uvicorn at 127.0.0.1 on a free port, in this event loop."""
+async def serve(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` on uvicorn at 127.0.0.1 on a free port, in this event loop; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # Accepted connections inherit this: without it, headers and body written apart meet the peer's delayed
     # ACK and every answer takes 40 ms longer.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)  # connections wait in the backlog until uvicorn accepts them: no start-up polling
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    state = EmulatorState(EmulatorConfig(public_base_url=base, **config))
     # log_config=None: uvicorn must not reconfigure logging (the secrets suite captures it).
-    server = _LoopbackServer(
-        uvicorn.Config(create_app(state=state), log_config=None, lifespan="off", access_log=False)
-    )
+    server = _LoopbackServer(uvicorn.Config(app, log_config=None, lifespan="off", access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        yield Emulator(base, state, state.config)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         await task
         sock.close()
+
+
+@asynccontextmanager
+async def emulator_server(**config: Any) -> AsyncIterator[Emulator]:
+    """The emulator on uvicorn at 127.0.0.1; its result URLs point at itself."""
+    state = EmulatorState(EmulatorConfig(**config))
+    async with serve(create_app(state=state)) as base:
+        state.config = replace(state.config, public_base_url=base)
+        yield Emulator(base, state, state.config)
 
 
 def closed_port_url() -> str:
