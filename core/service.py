@@ -9,7 +9,6 @@ provider is called; once a job exists, its outcome (including provider failures)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import secrets
@@ -241,10 +240,16 @@ class ImageService:
     async def _finish(self, job: JobRecord, plan: Plan, context: JobContext, outcome: _Outcome, emit: EventSink,
                       *, status: JobStatus | None = None) -> Generation:
         status = status or outcome.status()
-        with contextlib.suppress(Exception):
-            await self.storage.finalize(outcome.images, context, outcome.usage)
-        await self.store.finish(job.id, status=status, usage=outcome.usage, error=outcome.error,
-                                error_kind=outcome.error_kind)
+        # The sidecars learn the usage beside the job store's write (two independent files).
+        sidecars = asyncio.create_task(self.storage.finalize(outcome.images, context, outcome.usage))
+        try:
+            await self.store.finish(job.id, status=status, usage=outcome.usage, error=outcome.error,
+                                    error_kind=outcome.error_kind)
+        finally:
+            try:
+                await sidecars
+            except OSError:  # the images and the job record are safe; only the usage note is missing
+                log.warning("job %s: could not add the usage to its sidecars", job.id, exc_info=True)
         generation = Generation(job_id=job.id, status=status, provider=plan.provider, model=plan.model.key,
                                 prompt=plan.request.prompt, images=list(outcome.images),
                                 failures=list(outcome.failures), usage=outcome.usage, error=outcome.error,
