@@ -132,7 +132,8 @@ async def plan_request(request: GenerateRequest, *, default_provider: str,
     output_format = _check_options(spec, request)
     refs = await asyncio.to_thread(load_references, request.images, spec.references,
                                    policy or ReferencePolicy()) if request.images else []
-    stream = spec.stream if request.stream is None else request.stream
+    # Streaming only helps when there is more than one image to hand over early.
+    stream = (spec.stream and count > 1) if request.stream is None else request.stream
     return Plan(request=request, provider=provider, kind=kind, model=spec, size=size, count=count,
                 references=tuple(refs), seed=seed, guidance=guidance, output_format=output_format, stream=stream)
 

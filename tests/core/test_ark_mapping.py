@@ -39,7 +39,9 @@ async def test_output_format_only_on_models_that_choose_it_and_stream_only_where
     assert "output_format" not in await body_for()
     assert (await body_for(model="seedream-5.0-lite", output_format="png"))["output_format"] == "png"
     assert "stream" not in await body_for(model="seedream-5.0-pro")
-    assert (await body_for(model="seedream-4.5"))["stream"] is True
+    assert (await body_for(model="seedream-4.5", count=2))["stream"] is True
+    assert (await body_for(model="seedream-4.5"))["stream"] is False  # one image: nothing to hand over early
+    assert (await body_for(model="seedream-4.5", stream=True))["stream"] is True
 
 
 async def test_byteplus_model_ids_drop_the_doubao_prefix():
