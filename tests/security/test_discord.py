@@ -227,3 +227,29 @@ async def test_job_reopens_an_interrupted_job_with_the_images_saved_before_the_c
     [reopened] = record.followups
     assert len(reopened.attachments) == 2  # both images saved before the crash, the re-attached one included
     assert all(Image.open(io.BytesIO(a.data)).size == (64, 48) for a in reopened.attachments)
+
+
+# -- buttons obey the same policy as commands ---------------------------------------------------------------
+
+async def test_a_member_the_policy_refuses_cannot_generate_through_someone_elses_buttons(tmp_path: Path):
+    from tests.fakes.discord import FakeRole
+
+    artists = FakeRole("Artists")
+    bob, alice = FakeUser("bob", role_ids=[artists.id]), FakeUser("alice")
+    guild = FakeGuild(members=[bob, alice], roles=[artists])
+    async with world_of(tmp_path, fake=FakeDiscord(guilds=[guild]), generator_roles=["artists"]) as world:
+        made = await world.imagine("a mural", user=bob)
+        await world.settled(made)
+        [job] = await world.jobs()
+        [message] = result_messages(made)
+        reroll = await world.fake.click(f"sd:reroll:{job.id}", message=message, user=alice)
+        edit = await world.fake.click(f"sd:edit:{job.id}:0", message=message, user=alice)
+        await edit.wait_for(lambda r: r.modal is not None)
+        submit = await world.fake.submit_modal(edit, {"prompt": "paint over it"})
+        await world.settled(reroll, submit)
+        jobs = await world.jobs()
+
+    for record in (reroll, submit):
+        assert record.ephemeral and "needs one of these roles" in status_of(record), status_of(record)
+    assert [j.id for j in jobs] == [job.id] and world.emulator.requests["ark"] == 1  # bob's only
+    world.fake.assert_clean()
