@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -196,8 +195,6 @@ class HttpClient:
                         raise ProviderResponseError(f"{provider}: the result image is over the {max_bytes:,}-byte "
                                                     "limit; raise SEEDREAM_MAX_DOWNLOAD_BYTES", provider=provider)
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
             return written
 
     async def _backoff(self, attempt: int, error: SeedreamError, url: str) -> bool:

@@ -124,7 +124,8 @@ def _place(temp: Path, base: Path, *, payload: ImagePayload, job: JobContext, si
                                sidecar_path=final.with_suffix(final.suffix + ".json"))
         # The sidecar first: every image file on disk then has one, so if the process dies before the job
         # store records the image, ``recover`` still finds it.
-        write_sidecar(image, job, None, durable=False)  # made durable when finalised with the usage
+        write_sidecar(image, job, None)
+        _fsync(temp)  # the image itself survives a power cut once it has its final name
         os.replace(temp, final)
         return image
     finally:
@@ -164,8 +165,8 @@ def slugify(text: str, limit: int = 40) -> str:
     return slug or "image"
 
 
-def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None, *, durable: bool = True) -> None:
-    """Atomically write the metadata JSON beside the image (``durable``: fsync it too)."""
+def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None) -> None:
+    """Atomically write the metadata JSON beside the image (not fsynced: the job store holds the same facts)."""
     assert image.sidecar_path is not None
     data = {
         "job_id": job.job_id, "index": image.index, "prompt": job.prompt, "provider": job.provider,
@@ -176,7 +177,9 @@ def write_sidecar(image: GeneratedImage, job: JobContext, usage: Usage | None, *
         "created_at": job.created_at.isoformat(), "saved_at": datetime.now(UTC).isoformat(),
         "usage": usage.to_dict() if usage else None,
     }
-    _atomic_write(image.sidecar_path, json.dumps(data, ensure_ascii=False, indent=2).encode(), durable=durable)
+    temp = image.sidecar_path.with_name(f".{image.sidecar_path.name}.part")
+    temp.write_bytes(json.dumps(data, ensure_ascii=False, indent=2).encode())
+    os.replace(temp, image.sidecar_path)
 
 
 def _image_from_sidecar(sidecar: Path, job_id: str) -> GeneratedImage | None:
@@ -197,14 +200,9 @@ def _image_from_sidecar(sidecar: Path, job_id: str) -> GeneratedImage | None:
         return None
 
 
-def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    temp = path.with_name(f".{path.name}.part")
-    with temp.open("wb") as out:
-        out.write(data)
-        if durable:
-            out.flush()
-            os.fsync(out.fileno())
-    os.replace(temp, path)
+def _fsync(path: Path) -> None:
+    with path.open("rb+") as handle:
+        os.fsync(handle.fileno())
 
 
 def _decode_to(b64: str, temp: Path, provider: str, max_bytes: int) -> int:
@@ -216,7 +214,7 @@ def _decode_to(b64: str, temp: Path, provider: str, max_bytes: int) -> int:
     except (binascii.Error, ValueError):
         raise ProviderResponseError(f"{provider} sent image data that is not valid base64; try again",
                                     provider=provider) from None
-    _atomic_write(temp, data)
+    temp.write_bytes(data)
     return len(data)
 
 
