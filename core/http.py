@@ -149,7 +149,15 @@ class HttpClient:
                 if resendable and await self._backoff(attempt, error, url):
                     continue
                 raise error from None
-            error = await _classified(response, classify, provider)
+            try:
+                error = await _classified(response, classify)
+            except httpx2.HTTPError as exc:  # the answer broke off while we read it
+                await response.aclose()
+                error = translate_transport_error(exc, provider)
+                # Only an idempotent request may go again: a POST's effect may already exist.
+                if idempotent and await self._backoff(attempt, error, url):
+                    continue
+                raise error from None
             if error is None:
                 try:
                     yield response
@@ -192,8 +200,9 @@ class HttpClient:
                 async for chunk in response.aiter_bytes(256 * 1024):
                     written += len(chunk)
                     if written > max_bytes:
-                        raise ProviderResponseError(f"{provider}: the result image is over the {max_bytes:,}-byte "
-                                                    "limit; raise SEEDREAM_MAX_DOWNLOAD_BYTES", provider=provider)
+                        raise ProviderResponseError(
+                            f"{provider}: the result image is over the {max_bytes:,}-byte limit; raise "
+                            "SEEDREAM_MAX_DOWNLOAD_BYTES", provider=provider)
                     out.write(chunk)
             return written
 
@@ -208,15 +217,17 @@ class HttpClient:
         return True
 
 
-async def _classified(response: httpx2.Response, classify: Classifier, provider: str) -> SeedreamError | None:
+async def _classified(response: httpx2.Response, classify: Classifier) -> SeedreamError | None:
+    """The error the answer means (its body read first unless it is a success that streams).
+
+    Raises:
+        httpx2.HTTPError: the body could not be read.
+    """
     streaming = response.headers.get("content-type", "").startswith(("text/event-stream", "image/",
                                                                        "application/octet-stream"))
     if response.status_code < 400 and streaming:
         return None
-    try:
-        await response.aread()
-    except httpx2.HTTPError as exc:
-        return translate_transport_error(exc, provider)
+    await response.aread()
     return classify(response)
 
 
