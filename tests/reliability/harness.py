@@ -74,6 +74,7 @@ class Stall:
     path: str
     after_frames: int = 0
     times: int = 1
+    mid_body: bool = False  # instead: the headers and half the body arrive, then nothing
 
 
 def is_loopback(host: str) -> bool:
@@ -106,6 +107,10 @@ class LoopbackNetwork(httpx2.AsyncBaseTransport):
         stall = self._take_stall(request)
         if stall is None:
             return response
+        if stall.mid_body:
+            body = await response.aread()
+            return httpx2.Response(response.status_code, headers=response.headers, request=request,
+                                   stream=_HalfBodyStream(body))
         if stall.after_frames == 0:
             await response.aclose()
             raise httpx2.ReadTimeout("test network: the answer stalled", request=request)
@@ -155,6 +160,17 @@ class _StallingStream(httpx2.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._response.aclose()
+
+
+class _HalfBodyStream(httpx2.AsyncByteStream):
+    """Half of ``body``, then a read timeout."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._body[: len(self._body) // 2]
+        raise httpx2.ReadTimeout("test network: the answer stalled mid-body")
 
 
 @dataclass

@@ -162,6 +162,8 @@ ROWS: list[Row] = [
         says=("did not answer the submit in time", "console")),
     Row("read timeout while polling", "chanjing", stalls=(stall("chanjing", route="chanjing.query"),),
         status=OK, saved=1),
+    Row("read timeout mid-answer while polling", "chanjing",
+        stalls=(Stall(ROUTE_PATHS["chanjing.query"], mid_body=True),), status=OK, saved=1),
     # -- malformed JSON --
     Row("malformed JSON", "ark", (f("ark", kind="malformed"),), stream=False, kind="bad_response",
         says=("not JSON", "try again")),
