@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,7 +107,7 @@ def open_connection(path: Path, busy_timeout: float) -> sqlite3.Connection:
     try:
         connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         if not in_memory:
-            connection.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(connection, busy_timeout)
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
         version = transaction(connection, migrate, "BEGIN IMMEDIATE")
@@ -120,6 +121,22 @@ def open_connection(path: Path, busy_timeout: float) -> sqlite3.Connection:
             f"(schema {version}, this version reads {SCHEMA_VERSION}). Upgrade, or point to another file.",
             variables=("SEEDREAM_JOBS_DB",))
     return connection
+
+
+def _enable_wal(connection: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch to WAL unless already in it. Switching needs an exclusive lock and SQLite does not wait for it
+    (the busy timeout does not apply), so processes opening a new file together retry briefly instead of
+    failing with "database is locked". Runs in a worker thread, so the short sleeps block no event loop."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], begin: str) -> T:
