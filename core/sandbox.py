@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx2
 
 from core.emulator import EmulatorConfig, EmulatorState, create_app
+from core.emulator.transport import StreamingASGITransport
 
 #: Requests to this origin never leave the process (``.localhost`` is reserved for loopback, RFC 6761).
 SANDBOX_ORIGIN = "http://sandbox.localhost"
@@ -24,4 +25,4 @@ def sandbox_state(*, latency: float = 0.0) -> EmulatorState:
 
 def sandbox_mount(state: EmulatorState) -> dict[str, httpx2.AsyncBaseTransport]:
     """The ``mounts`` entry routing the sandbox origin to the in-process emulator."""
-    return {SANDBOX_ORIGIN: httpx2.ASGITransport(app=create_app(state=state))}
+    return {SANDBOX_ORIGIN: StreamingASGITransport(create_app(state=state))}
