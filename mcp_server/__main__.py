@@ -77,17 +77,13 @@ def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:
     token = mcp_settings.token.get_secret_value().strip() if mcp_settings.token else ""
     if not token:
         if not is_loopback(mcp_settings.host):
-            print(
+            sys.stderr.write(
                 f"seedream-mcp: refusing to listen on {mcp_settings.host} without a token; set "
-                "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').",
-                file=sys.stderr,
+                "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').\n"
             )
             return EXIT_USAGE
         token = secrets.token_urlsafe(24)
-        print(
-            f"seedream-mcp: SEEDREAM_MCP_TOKEN is not set; this run's bearer token is {token}",
-            file=sys.stderr,
-        )
+        sys.stderr.write(f"seedream-mcp: SEEDREAM_MCP_TOKEN is not set; this run's bearer token is {token}\n")
     uvicorn_server = http_server(server, host=mcp_settings.host, port=mcp_settings.port, token=token)
     print(f"seedream-mcp: serving MCP at http://{mcp_settings.host}:{mcp_settings.port}/mcp", file=sys.stderr)
     anyio.run(uvicorn_server.serve)
