@@ -35,7 +35,7 @@ from core.limits import Admission, AdmissionRegistry, PositionCallback
 from core.providers.base import ImagePayload, ProviderItem, StatusUpdate
 from core.providers.registry import ProviderRegistry, default_provider
 from core.references import ReferencePolicy
-from core.requests import GenerateRequest, Plan, plan_request
+from core.requests import SEED_RANGE, GenerateRequest, Plan, plan_request
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus, Usage
 from core.sandbox import sandbox_mount, sandbox_state
 from core.settings import Settings
@@ -43,7 +43,7 @@ from core.storage import ImageStorage, JobContext
 
 log = logging.getLogger(__name__)
 
-SEED_MAX = 2_147_483_647
+SEED_MAX = SEED_RANGE[1]
 
 
 @dataclass

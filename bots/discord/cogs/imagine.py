@@ -7,12 +7,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bots.discord.options import choices_for
-from core.requests import GenerateRequest
+from core.requests import SEED_RANGE, GenerateRequest
 
 if TYPE_CHECKING:
     from bots.discord.bot import ImageBot
 
-SEED_MAX = 2_147_483_647
+SEED_MAX = SEED_RANGE[1]
 
 
 def build_imagine(bot: "ImageBot") -> app_commands.Command:
