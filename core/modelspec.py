@@ -122,7 +122,7 @@ class ModelSpec:
     min_references: int = 0
     max_references: int = 0
     max_outputs: int = 1
-    count_is_exact: bool = False  # False: count is a ceiling (Ark group mode: the model decides)
+    count_is_exact: bool = False  # True: one request makes exactly the images asked for (Chanjing)
     max_total_images: int = 15  # references + outputs
     stream: bool = False
     output_formats: tuple[str, ...] = ("jpeg",)
@@ -140,7 +140,13 @@ class ModelSpec:
 
     @property
     def group(self) -> bool:
+        """It can make more than one image in one request."""
         return self.max_outputs > 1
+
+    @property
+    def series(self) -> bool:
+        """It makes series: up to ``max_outputs`` related images in one request, as many as it decides."""
+        return self.group and not self.count_is_exact
 
 
 #: Every name each Seedream model answers to, whichever provider serves it (ids, dated ids, BytePlus ids).

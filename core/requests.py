@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +21,8 @@ from core.modelspec import ModelSpec, SizeRules
 from core.references import ReferenceImage, ReferencePolicy, load_references
 
 MAX_PROMPT_CHARS = 4000
+#: Independent images (takes) one job may ask for.
+MAX_COUNT = 15
 SEED_RANGE = (-1, 2_147_483_647)
 _WXH = re.compile(r"^\s*(\d{1,6})\s*[xX×*]\s*(\d{1,6})\s*$")
 _RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
@@ -36,7 +38,8 @@ class GenerateRequest(BaseModel):
     model: str | None = None
     size: str | None = Field(None, description="a tier (2K), WxH (2048x2048) or an aspect ratio (16:9)")
     aspect_ratio: str | None = None
-    count: int = 1
+    count: int = Field(1, description="independent images: one provider request each (takes)")
+    series: int | None = Field(None, description="up to this many related images in one group request")
     seed: int | None = None
     guidance: float | None = None
     watermark: bool = False
@@ -92,23 +95,46 @@ class Plan:
     kind: str  # the real provider kind: ark | visual | chanjing | gateway
     model: ModelSpec
     size: ResolvedSize
-    count: int
+    count: int  # independent images (takes); in a request's own plan, the images that request asks for
     references: tuple[ReferenceImage, ...]
     seed: int | None
     guidance: float | None
     output_format: str
     stream: bool
+    series: int = 0  # > 1: one group request for up to this many related images (the model decides how many)
 
     @property
     def sandbox(self) -> bool:
         return is_sandbox(self.provider)
+
+    @property
+    def images(self) -> int:
+        """The most images the job can produce."""
+        return self.series or self.count
+
+    def requests(self) -> list[tuple[int, Plan]]:
+        """The provider requests the job makes: the index of each one's first image, and its plan.
+
+        A series is one request. Takes are one request each, or as few as the model allows where it makes
+        an exact number of independent images per request (Chanjing). A pinned seed gives take *i* the seed
+        ``seed + i`` (each take a different image, all reproducible); otherwise takes have no seed yet.
+        """
+        if self.series:
+            return [(0, self)]
+        per_request = self.model.max_outputs if self.model.count_is_exact else 1
+        plans = []
+        for first in range(0, self.count, per_request):
+            seed = (self.seed + first) % (SEED_RANGE[1] + 1) if self.seed is not None and self.seed >= 0 else None
+            plans.append((first, replace(self, count=min(per_request, self.count - first), seed=seed)))
+        return plans
 
     def parameters(self) -> dict[str, Any]:
         """The resolved parameters, safe to store and show (references by source, not bytes)."""
         return {
             "provider": self.provider, "model": self.model.key, "model_id": self.model.wire_name,
             "size": self.size.wxh or self.size.tier or ("adaptive" if self.size.adaptive else None),
-            "aspect_ratio": self.size.aspect_ratio, "count": self.count, "seed": self.seed,
+            "aspect_ratio": self.size.aspect_ratio, "count": self.count, "series": self.series or None,
+            "seed": self.seed,
             "guidance": self.guidance, "watermark": self.request.watermark, "output_format": self.output_format,
             "stream": self.stream, "references": [r.source for r in self.references],
             "web_search": self.request.web_search, "prompt_mode": self.request.prompt_mode,
@@ -127,16 +153,17 @@ async def plan_request(request: GenerateRequest, *, default_provider: str, polic
     check_prompt(request.prompt)
     spec = catalog.find_model(kind, request.model, editing=bool(request.images))
     _check_references_count(spec, len(request.images))
-    count = _check_count(spec, request.count, len(request.images))
+    count, series = _check_count(spec, request.count, request.series, len(request.images), catalog)
     size = resolve_size(spec.sizes, request.size, request.aspect_ratio)
     seed, guidance = _check_seed_and_guidance(spec, request.seed, request.guidance, catalog)
     output_format = _check_options(spec, request, catalog)
     refs = await asyncio.to_thread(load_references, request.images, spec.references,
                                    policy or ReferencePolicy()) if request.images else []
-    # Streaming only helps when there is more than one image to hand over early.
-    stream = (spec.stream and count > 1) if request.stream is None else request.stream
+    # Streaming only helps a request that hands over more than one image.
+    stream = (spec.stream and series > 1) if request.stream is None else request.stream
     return Plan(request=request, provider=provider, kind=kind, model=spec, size=size, count=count,
-                references=tuple(refs), seed=seed, guidance=guidance, output_format=output_format, stream=stream)
+                references=tuple(refs), seed=seed, guidance=guidance, output_format=output_format, stream=stream,
+                series=series)
 
 
 def check_prompt(prompt: str) -> None:
@@ -164,18 +191,23 @@ def _check_references_count(spec: ModelSpec, n: int) -> None:
         raise InvalidRequestError("images", f"{n} image(s)", allowed)
 
 
-def _check_count(spec: ModelSpec, count: int, n_refs: int) -> int:
-    if spec.max_outputs == 1:
-        if count != 1:
-            raise InvalidRequestError("count", count, f"1 ({spec.key} makes one image per request on "
-                                      f"{spec.provider})")
-        return 1
+def _check_count(spec: ModelSpec, count: int, series: int | None, n_refs: int,
+                 catalog: Catalog) -> tuple[int, int]:
+    """``(count, series)`` as the plan keeps them; a series of 1 is a single image."""
+    if not 1 <= count <= MAX_COUNT:
+        raise InvalidRequestError("count", count, f"1–{MAX_COUNT} independent images (one request each)")
+    if series is None or series == 1:
+        return count, 0
+    if not spec.series:
+        raise InvalidRequestError("series", series, f"none for {spec.key} on {spec.provider}; series (related "
+                                  f"images in one request) are made by {catalog.models_with('series')}")
+    if count > 1:
+        raise InvalidRequestError("series", series, "a series, or several independent images (count), not both")
     ceiling = min(spec.max_outputs, spec.max_total_images - n_refs)
-    if not 1 <= count <= ceiling:
+    if not 1 <= series <= ceiling:
         why = f"; references + outputs ≤ {spec.max_total_images}" if n_refs else ""
-        kind = "exactly this many" if spec.count_is_exact else "the model decides how many, up to this"
-        raise InvalidRequestError("count", count, f"1–{ceiling} ({kind}{why})")
-    return count
+        raise InvalidRequestError("series", series, f"1–{ceiling} (the model decides how many, up to this{why})")
+    return 1, series
 
 
 def resolve_size(rules: SizeRules, size: str | None, aspect_ratio: str | None) -> ResolvedSize:

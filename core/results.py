@@ -30,6 +30,11 @@ class Usage:
     output_tokens: int = 0
     total_tokens: int = 0
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(generated_images=self.generated_images + other.generated_images,
+                     output_tokens=self.output_tokens + other.output_tokens,
+                     total_tokens=self.total_tokens + other.total_tokens)
+
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 

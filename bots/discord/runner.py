@@ -166,7 +166,7 @@ class GenerationFlow:
         except SeedreamError as exc:
             await tell(interaction, friendly_error(exc))
             return None
-        ticket = await self.gate.admit(place, images=plan.count)
+        ticket = await self.gate.admit(place, images=plan.images)
         if isinstance(ticket, Refusal):
             await tell(interaction, ticket.message)
             return None
@@ -204,7 +204,7 @@ class GenerationFlow:
             prompt=plan.request.prompt,
             model=plan.model.key,
             provider=plan.provider,
-            count=plan.count,
+            count=plan.images,
             requester_name=interaction.user.display_name,
             requester_mention=interaction.user.mention,
             spoiler=spoiler,

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import io
 import re
+import secrets
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
@@ -75,6 +76,9 @@ async def produce(state: EmulatorState, job: ArkJob, *, provider: str) -> AsyncG
     ``state.generated[provider]``."""
     await state.wait_if_held()
     refused, failing = scripted_outcomes(job.prompt)
+    # Like the real models, a request without a seed is a new draw: the same prompt gives another picture.
+    draw = job.seed if job.seed is not None else state.config.fixed_draw
+    draw = secrets.randbelow(2**31) if draw is None else draw
     for index in range(job.count):
         await state.image_latency()
         if index in failing:
@@ -84,14 +88,14 @@ async def produce(state: EmulatorState, job: ArkJob, *, provider: str) -> AsyncG
             yield Failed(index, refused[index], _REFUSED_MESSAGE)
             continue
         # Rendering is CPU work: off the loop, so a held or slow request never stalls the others.
-        data = await asyncio.to_thread(_render, job, index)
+        data = await asyncio.to_thread(_render, job, draw, index)
         state.generated[provider] += 1
         yield Produced(index, job.width, job.height, data, job.output_format)
 
 
-def _render(job: ArkJob, index: int) -> bytes:
+def _render(job: ArkJob, draw: int, index: int) -> bytes:
     key = job.prompt + "".join(ref.digest for ref in job.refs)
-    data = render_image(key, job.seed, job.width, job.height, job.output_format, index=index)
+    data = render_image(key, draw, job.width, job.height, job.output_format, index=index)
     return add_watermark(data, job.output_format) if job.watermark else data
 
 

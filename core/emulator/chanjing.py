@@ -263,9 +263,9 @@ class ChanjingBackend:
         prompt, count = params["ref_prompt"], params["number_of_images"]
         status, produced, err_msg = outcome(prompt, count, self.state.config.blocked_words)
         width, height = SIZES[params["clarity"]][params["aspect_ratio"]]
-        urls = []
+        urls, draw = [], task.unique_id  # each task is a new draw, like the real service's
         for index in produced:
-            data = await asyncio.to_thread(render_image, prompt, None, width, height, "jpeg", index=index)
+            data = await asyncio.to_thread(render_image, prompt + draw, None, width, height, "jpeg", index=index)
             urls.append(self.state.publish(data, "image/jpeg"))
         self.state.generated["chanjing"] += len(urls)
         task.output_url, task.err_msg, task.progress_desc = urls, err_msg, status

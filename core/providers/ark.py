@@ -123,12 +123,13 @@ class ArkProvider:
         return body
 
     def group_fields(self, plan: Plan) -> dict[str, Any]:
+        """Group ("组图") mode for a series; explicitly off for a single image of a model that has it."""
         if not plan.model.group:
             return {}
-        if plan.count == 1:
+        if plan.series <= 1:
             return {"sequential_image_generation": "disabled"}
         return {"sequential_image_generation": "auto",
-                "sequential_image_generation_options": {"max_images": plan.count}}
+                "sequential_image_generation_options": {"max_images": plan.series}}
 
     # -- response parsing -------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ class GatewayProvider(ArkProvider):
 
     def group_fields(self, plan: Plan) -> dict[str, Any]:
         # The gateway turns n > 1 into sequential_image_generation=auto + max_images=n.
-        return {"n": plan.count} if plan.model.group else {}
+        return {"n": plan.series} if plan.model.group and plan.series > 1 else {}
 
     def build_body(self, plan: Plan) -> dict[str, Any]:
         body = super().build_body(plan)

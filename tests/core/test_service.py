@@ -60,7 +60,7 @@ async def test_a_group_streams_each_image_to_disk_and_reports_events_in_order(se
     async def sink(event: Event) -> None:
         events.append(event)
 
-    generation = await service.generate(request(size="1K", count=4), requester=ME, on_event=sink)
+    generation = await service.generate(request(size="1K", series=4), requester=ME, on_event=sink)
     assert generation.status is JobStatus.SUCCEEDED and len(generation.images) == 4
     assert [i.index for i in generation.images] == [0, 1, 2, 3]
     kinds = [type(e) for e in events]
@@ -70,7 +70,7 @@ async def test_a_group_streams_each_image_to_disk_and_reports_events_in_order(se
 
 @pytest.mark.parametrize("stream", [True, False])
 async def test_a_group_where_one_image_is_refused_keeps_the_others(service, stream):
-    generation = await service.generate(request(prompt="four foxes [refuse:1]", size="1K", count=4,
+    generation = await service.generate(request(prompt="four foxes [refuse:1]", size="1K", series=4,
                                                 stream=stream), requester=ME)
     assert generation.status is JobStatus.PARTIAL
     assert [i.index for i in generation.images] == [0, 2, 3]
@@ -137,7 +137,7 @@ async def test_a_moderated_prompt_is_reported_as_content_rejected(service, emula
 
 async def test_a_stream_cut_short_keeps_the_images_already_saved(service, emulator):
     emulator.add_fault(Fault(provider="ark", kind="truncate", after_images=2))
-    generation = await service.generate(request(size="1K", count=4), requester=ME)
+    generation = await service.generate(request(size="1K", series=4), requester=ME)
     assert generation.status is JobStatus.PARTIAL and len(generation.images) == 2
     assert all(i.path.exists() for i in generation.images)
     assert emulator.requests["ark"] == 1  # never resent: the first two images were billed
@@ -204,7 +204,7 @@ async def test_image_failed_events_carry_the_index_and_reason(service):
         if isinstance(event, ImageFailed):
             failed.append(event)
 
-    await service.generate(request(prompt="two [refuse:0]", size="1K", count=2), requester=ME, on_event=sink)
+    await service.generate(request(prompt="two [refuse:0]", size="1K", series=2), requester=ME, on_event=sink)
     assert [e.failure.index for e in failed] == [0]
 
 

@@ -32,7 +32,7 @@ async def test_every_job_event_is_reported_as_progress_with_a_growing_value(conn
     progress = Progress()
     async with connect() as client:
         result = await client.call_tool(
-            "generate_image", {"prompt": "three owls", "size": "1K", "count": 3}, progress_callback=progress
+            "generate_image", {"prompt": "three owls", "size": "1K", "series": 3}, progress_callback=progress
         )
     assert not result.is_error
     messages = progress.messages

@@ -45,7 +45,7 @@ async def test_tools_list_stays_small_enough_to_send_in_every_conversation(conne
     async with connect() as client:
         listing = await client.list_tools()
         size = len(listing.model_dump_json(by_alias=True, exclude_none=True))
-        assert size < 9_000, size
+        assert size <= 10_000, size  # the budget issues 14 and 15 set for every conversation
         assert "title" not in json.dumps([t.input_schema for t in listing.tools])
 
 
@@ -86,7 +86,7 @@ async def test_generate_image_saves_the_file_and_returns_path_preview_link_and_s
 async def test_a_group_keeps_the_images_moderation_let_through_and_reports_the_refused_one(connect):
     async with connect() as client:
         result = await client.call_tool(
-            "generate_image", {"prompt": "three cats [refuse:1]", "size": "1K", "count": 3}
+            "generate_image", {"prompt": "three cats [refuse:1]", "size": "1K", "series": 3}
         )
         assert not result.is_error
         data = result.structured_content
@@ -102,7 +102,7 @@ async def test_every_per_image_moderation_code_reads_as_a_safety_filter_refusal_
         connect, code):
     async with connect() as client:
         result = await client.call_tool(
-            "generate_image", {"prompt": f"two owls [refuse:0:{code}]", "size": "1K", "count": 2}
+            "generate_image", {"prompt": f"two owls [refuse:0:{code}]", "size": "1K", "series": 2}
         )
     (failure,) = result.structured_content["failures"]
     assert (failure["index"], failure["code"], failure["kind"]) == (0, code, "content_rejected")
@@ -189,7 +189,7 @@ async def test_list_jobs_shows_recent_jobs_newest_first_with_their_files(connect
         ({"prompt": "x", "count": 40}, "count=40"),
         ({"prompt": "x", "model": "dall-e-3"}, "model='dall-e-3'"),
         ({"count": 1}, "prompt is required"),
-        ({"prompt": "x", "model": "seedream-3.0", "count": 2}, "Allowed: 1"),
+        ({"prompt": "x", "model": "seedream-3.0", "series": 2}, "series (related images in one request)"),
         ({"prompt": "x", "size": "9999x9999"}, "Invalid size"),
         ({"prompt": "x", "model": "seedream-4.0", "output_format": "png"}, "output_format"),
         ({"prompt": "x", "seed": 5}, "seed"),
