@@ -54,6 +54,11 @@ def bot_settings(**overrides: Any) -> BotSettings:
     return BotSettings(_env_file=None, **(TEST_POLICY | overrides))
 
 
+def pointed_at(fake: FakeDiscord) -> dict[str, str]:
+    """The settings that point a bot at ``fake`` (REST base and gateway), as the entry point passes them."""
+    return {"api_base": fake.api_base, "gateway_url": fake.gateway_url}
+
+
 @asynccontextmanager
 async def open_service(
     data_dir: Path, emulator: EmulatorState, **overrides: Any
@@ -77,11 +82,13 @@ async def run_bot(
     force_sync: bool = False,
     **policy: Any,
 ) -> AsyncIterator[ImageBot]:
-    """The real ``ImageBot`` connected to the fake (its clock is the fake's unless given)."""
+    """The real ``ImageBot`` connected to the fake through its settings (its clock is the fake's unless given;
+    its sleep is always the fake clock's, so only ``fake.clock.advance`` moves the bot's timers)."""
     bot = ImageBot(
         service=service,
-        settings=bot_settings(**policy),
+        settings=bot_settings(**(pointed_at(fake) | policy)),
         clock=clock or fake.clock.utcnow,
+        sleep=fake.clock.sleep,
         force_sync=force_sync,
         guild_ready_timeout=0.1,
     )
@@ -147,18 +154,17 @@ async def world_of(
 ) -> AsyncIterator[World]:
     """A started fake Discord, the sandbox service and the bot: everything a test needs."""
     emulator = new_emulator()
-    async with fake or FakeDiscord() as started:
-        started.point_discord_py_here()
-        async with (
-            open_service(tmp_path / "data", emulator, **(service_settings or {})) as service,
-            run_bot(started, service, **policy) as bot,
-        ):
-            try:
-                yield World(started, emulator, service, bot, tmp_path / "data")
-            finally:
-                if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
-                    emulator.hold.set()
-            await asyncio.wait_for(bot.wait_idle(), WAIT)
+    async with (
+        fake or FakeDiscord() as started,
+        open_service(tmp_path / "data", emulator, **(service_settings or {})) as service,
+        run_bot(started, service, **policy) as bot,
+    ):
+        try:
+            yield World(started, emulator, service, bot, tmp_path / "data")
+        finally:
+            if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
+                emulator.hold.set()
+        await asyncio.wait_for(bot.wait_idle(), WAIT)
 
 
 @pytest.fixture(autouse=True)

@@ -126,7 +126,6 @@ async def test_commands_are_registered_only_when_their_schema_changes(tmp_path: 
     emulator = new_emulator()
     synced = []
     async with FakeDiscord() as fake:
-        fake.point_discord_py_here()
         for provider, force in (
             ("sandbox", False),
             ("sandbox", False),

@@ -10,15 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bots.discord.render import (
-    JobProgress,
-    ResultCard,
-    fit_image,
-    outcome_text,
-    result_embed,
-    status_text,
-)
+from bots.discord.imaging import fit_image
+from bots.discord.render import ResultCard, result_embed
 from bots.discord.settings import BotSettings
+from bots.discord.wording import JobProgress, outcome_text, status_text
 from core.results import Generation, ImageFailure, JobStatus
 
 
