@@ -110,6 +110,7 @@ async def test_an_image_held_back_by_moderation_is_reported_and_given_back(world
     assert status_of(record).startswith(
         "⚠️ Done: 1 of 2 images. 1 was held back by the safety filter (image 2)"
     )
+    assert "describing it differently" in status_of(record)  # the safety filter's advice, not "try again"
     assert await quota_used(world, user_key(world.fake.user.id)) == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from PIL import Image
 from bots.discord.imaging import fit_image
 from bots.discord.render import ResultCard, result_embed
 from bots.discord.settings import BotSettings
-from bots.discord.wording import JobProgress, outcome_text, status_text
+from bots.discord.wording import KIND_WORDS, JobProgress, kind_words, outcome_text, status_text
 from core.results import Generation, ImageFailure, JobStatus
 
 
@@ -152,3 +153,24 @@ def test_a_whole_refusal_reads_kindly() -> None:
     text = outcome_text(generation, asked=1)
 
     assert "safety filter" in text and "Sensitive" not in text
+
+
+FAILURE_KINDS = (
+    "content_rejected", "rate_limited", "quota_exceeded", "authentication", "permission_denied", "unavailable",
+    "timeout", "bad_response", "invalid_request", "cancelled", "internal", "configuration",
+)
+
+
+@pytest.mark.parametrize("kind", FAILURE_KINDS)
+def test_every_failure_kind_reads_as_words_never_as_its_name(kind: str) -> None:
+    text = kind_words(kind, reason="the service answered 418")
+
+    assert re.search(r"\b[a-z]+_[a-z_]+\b", text) is None  # no identifier such as "rate_limited"
+    if kind in KIND_WORDS:
+        assert text == KIND_WORDS[kind] and "418" not in text  # a fixed sentence
+    else:
+        assert "the service answered 418" in text  # the kinds whose reason is the news
+
+
+def test_a_safety_filter_refusal_advises_rephrasing() -> None:
+    assert "Try describing it differently" in kind_words("content_rejected", reason="x")
