@@ -5,7 +5,7 @@ resources (an open ``ImageService``, ``BotSettings``, a clock and a sleep) from 
 
 Layers, bottom-up; a module imports only from its own layer or those below (each docstring names its layer):
 
-1. pure, no discord.py: ``timing``, ``stores`` (what the bot needs of the job store), ``settings``,
+1. pure, no discord.py: ``stores`` (what the bot needs of the job store), ``settings``,
    ``wording`` (failure kinds → words, status text), ``policy``, ``access``, ``imaging``, ``rebuild``
 2. Discord helpers: ``interactions``, ``render`` (embeds), ``attachments``, ``options``, ``endpoint``
 3. delivery and the generation flow: ``delivery``, ``flow``

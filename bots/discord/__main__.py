@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bots.discord.settings import BotSettings
 from core.errors import ConfigurationError
-from core.factory import open_service
+from core.factory import open_backends, running_service
 from core.providers.registry import default_provider
 from core.settings import Settings
 
@@ -73,12 +73,13 @@ def _setup_logging(level: str) -> None:
 
 
 async def serve(settings: Settings, bot_settings: BotSettings, *, force_sync: bool = False) -> None:
-    """Open the image service and run the bot until it is closed or the process is told to stop."""
+    """Open the image service and its counters, and run the bot until it is closed or the process is told to
+    stop."""
     from bots.discord.bot import ImageBot
 
     assert bot_settings.token is not None
-    async with open_service(settings) as service:
-        bot = ImageBot(service=service, settings=bot_settings, force_sync=force_sync)
+    async with open_backends(settings) as backends, running_service(backends) as service:
+        bot = ImageBot(service=service, counters=backends.counters, settings=bot_settings, force_sync=force_sync)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers

@@ -1,7 +1,8 @@
 """``ImageBot``: the Discord client, which assembles the layers below and provides ``BotServices`` (layer 5,
 assembly).
 
-Its resources (the image service, settings, clock and sleep) are built once by the entry point and passed in.
+Its resources (the image service, the counters, settings, clock and sleep) are built once by the entry point and
+passed in.
 ``setup_hook`` adds one cog per feature and the restart-proof buttons, and syncs the slash commands only
 when their schema changed (or when asked with ``--sync``). Where Discord is comes from the settings
 (``api_base``, ``gateway_url``) and applies to this client only (see ``bots.discord.endpoint``).
@@ -30,9 +31,9 @@ from bots.discord.flow import GenerationFlow, RequestBuilder
 from bots.discord.policy import Gatekeeper, Place, QuotaStatus
 from bots.discord.settings import BotSettings
 from bots.discord.stores import BotBackends
-from bots.discord.timing import Clock, Sleep, real_sleep, utc_now
+from core.clocks import Sleep, WallClock, utc_now
 from core.errors import JobNotFoundError
-from core.jobs import JobRecord
+from core.jobs import CounterStore, JobRecord
 from core.service import ImageService
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ class ImageBot(commands.Bot):
         *,
         service: ImageService,
         settings: BotSettings,
-        clock: Clock = utc_now,
-        sleep: Sleep = real_sleep,
+        counters: CounterStore | None = None,
+        clock: WallClock = utc_now,
+        sleep: Sleep = asyncio.sleep,
         force_sync: bool = False,
         guild_ready_timeout: float | None = None,
     ) -> None:
@@ -70,7 +72,7 @@ class ImageBot(commands.Bot):
             if guild_ready_timeout is None
             else guild_ready_timeout,
         )
-        self.backends = BotBackends.of(service)
+        self.backends = BotBackends.of(service, counters)
         self.settings = settings
         policy = settings.policy()
         self.gatekeeper = Gatekeeper(policy, counters=self.backends.counters, clock=clock)

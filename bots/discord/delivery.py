@@ -28,8 +28,8 @@ from bots.discord.imaging import FittedImage, fit_saved, result_filename
 from bots.discord.interactions import MAX_FILES_PER_MESSAGE, NO_MENTIONS
 from bots.discord.render import ResultCard, result_embed
 from bots.discord.stores import JobNotes
-from bots.discord.timing import Clock, Sleep
 from bots.discord.wording import MAX_CONTENT, JobProgress, status_text, truncate
+from core.clocks import Sleep, WallClock
 from core.events import Event, Finished, ImageFailed, ImageReady, Progress, Queued, Started
 from core.results import GeneratedImage, Generation
 
@@ -120,7 +120,7 @@ class DeliverySetup:
     """What every delivery of one bot shares."""
 
     jobs: JobNotes  # where the posted messages are noted (``discord_messages``), for deletion later
-    clock: Clock
+    clock: WallClock
     sleep: Sleep
     token_margin: float  # seconds before the token's expiry at which the delivery leaves the interaction
     view_for: ViewFactory

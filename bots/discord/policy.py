@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bots.discord.stores import QuotaCounters
-from bots.discord.timing import Clock
 from bots.discord.wording import relative_time
+from core.clocks import WallClock
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def quota_day(now: datetime) -> str:
 class Gatekeeper:
     """Enforces a ``PolicyConfig`` for one bot process (quotas are shared through the counters)."""
 
-    def __init__(self, config: PolicyConfig, *, counters: QuotaCounters, clock: Clock) -> None:
+    def __init__(self, config: PolicyConfig, *, counters: QuotaCounters, clock: WallClock) -> None:
         self.config = config
         self._counters = counters
         self._clock = clock

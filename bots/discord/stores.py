@@ -1,17 +1,19 @@
-"""What the bot needs from the job store, named narrowly (layer 1, pure: no discord.py).
+"""What the bot needs from core's stores, named narrowly (layer 1, pure: no discord.py).
 
-The bot reads and annotates job records, keeps daily quota counters and one piece of meta (the command schema
-it last synced). These protocols say exactly that, so the bot never depends on a store's other methods and
-``ImageBot`` is the one place that decides which object provides them (see ``BotBackends``).
+The bot reads and annotates job records (``JobNotes``), keeps daily quota counters (``QuotaCounters``, the
+part of core's ``CounterStore`` the policy uses) and one meta value (the command schema it last synced).
+``BotBackends.of`` is the one place that decides which objects provide them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from core.jobs import JobRecord
+from core.jobs import CounterStore, JobRecord
 from core.service import ImageService
+
+_COUNTER_METHODS = ("reserve_quota", "release_quota", "quota_used", "get_meta", "set_meta")
 
 
 class JobNotes(Protocol):
@@ -36,28 +38,27 @@ class QuotaCounters(Protocol):
     async def quota_used(self, *, key: str, day: str) -> int: ...
 
 
-class MetaStore(Protocol):
-    """Small named values that outlive the process."""
-
-    async def get_meta(self, key: str) -> str | None: ...
-
-    async def set_meta(self, key: str, value: str) -> None: ...
-
-
-class Counters(QuotaCounters, MetaStore, Protocol):
-    """The quota counters and the meta values (one store provides both)."""
-
-
 @dataclass(frozen=True)
 class BotBackends:
-    """The core parts the bot runs on: the image service (plans and runs jobs), the job notes and the
-    counters."""
+    """The core parts the bot runs on: the image service (plans and runs jobs), its job records, and the
+    counters (daily quotas, and the meta value of the last command sync)."""
 
     service: ImageService
     jobs: JobNotes
-    counters: Counters
+    counters: CounterStore
 
     @classmethod
-    def of(cls, service: ImageService) -> BotBackends:
-        """Today's image service keeps jobs, quotas and meta in its one job store."""
-        return cls(service=service, jobs=service.store, counters=service.store)
+    def of(cls, service: ImageService, counters: CounterStore | None = None) -> BotBackends:
+        """The bot's parts: the service's own job store, and ``counters`` as given (the entry point passes
+        the ones ``core.factory.open_backends`` opened) or else the job store when it keeps the counters too,
+        as the embedded store does.
+
+        Raises:
+            TypeError: no counters were given and the job store has none.
+        """
+        if counters is None:
+            store = service.store
+            if not all(callable(getattr(store, name, None)) for name in _COUNTER_METHODS):
+                raise TypeError("the job store keeps no quota counters: pass counters= to the bot")
+            counters = cast(CounterStore, store)
+        return cls(service=service, jobs=service.store, counters=counters)

@@ -9,27 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.errors import ConfigurationError, InvalidRequestError, SeedreamError
+from core.errors import ConfigurationError, FailureKind, InvalidRequestError, SeedreamError
 from core.results import Generation, ImageFailure, JobStatus
 
 MAX_CONTENT = 2000
-CONTENT_REJECTED = "content_rejected"
+CONTENT_REJECTED = FailureKind.CONTENT_REJECTED
 
 _ADMIN = "🔧 The bot's image service isn't set up correctly. Please tell a server admin."
-#: A kind → the words a user reads. Kinds not here are told with their reason (``kind_words``).
+#: A kind → the words a user reads. The other kinds (the request or the answer was wrong, a failure of ours or
+#: the provider's, an interrupted job) are told with their reason (``kind_words``).
 KIND_WORDS: dict[str, str] = {
     CONTENT_REJECTED: "🛡️ The image service's safety filter declined this request, so nothing was made and "
     "nothing was taken from your daily quota. Try describing it differently (or use another reference image).",
-    "rate_limited": "⏳ The image service is busy right now. Nothing was taken from your quota; please try "
-    "again in a minute.",
-    "unavailable": "⏳ The image service is unavailable right now. Nothing was taken from your quota; please "
-    "try again in a few minutes.",
-    "timeout": "⏳ The image service took too long to answer. Please try again in a few minutes.",
-    "authentication": _ADMIN,
-    "configuration": _ADMIN,
-    "permission_denied": "🔧 The bot's image account isn't allowed to do that. Please tell a server admin.",
-    "quota_exceeded": "🔧 The shared image account is out of credit for now. Please tell a server admin.",
-    "cancelled": "The job was cancelled.",
+    FailureKind.RATE_LIMITED: "⏳ The image service is busy right now. Nothing was taken from your quota; please "
+    "try again in a minute.",
+    FailureKind.UNAVAILABLE: "⏳ The image service is unavailable right now. Nothing was taken from your quota; "
+    "please try again in a few minutes.",
+    FailureKind.TIMEOUT: "⏳ The image service took too long to answer. Please try again in a few minutes.",
+    FailureKind.AUTHENTICATION: _ADMIN,
+    FailureKind.CONFIGURATION: _ADMIN,
+    FailureKind.PERMISSION_DENIED: "🔧 The bot's image account isn't allowed to do that. Please tell a server "
+    "admin.",
+    FailureKind.QUOTA_EXCEEDED: "🔧 The shared image account is out of credit for now. Please tell a server "
+    "admin.",
+    FailureKind.CANCELLED: "The job was cancelled.",
 }
 
 
@@ -63,16 +66,6 @@ def friendly_error(exc: SeedreamError) -> str:
     if isinstance(exc, ConfigurationError):
         return "🔧 The bot's image service isn't set up for that yet. Please tell a server admin."
     return KIND_WORDS.get(exc.kind, f"That didn't work: {exc.message}")
-
-
-def failure_kind(failure: ImageFailure) -> str:
-    """The kind core gave a per-image failure."""
-    kind = getattr(failure, "kind", None)
-    if isinstance(kind, str):
-        return kind
-    # Until core.results.ImageFailure carries its kind: the moderation codes the adapters produce today.
-    code = failure.code.lower()
-    return CONTENT_REJECTED if "sensitive" in code or "content_rejected" in code else "internal"
 
 
 # -- progress -------------------------------------------------------------------------------------------
@@ -121,8 +114,8 @@ def _headline(progress: JobProgress) -> str:
 def outcome_text(generation: Generation, *, asked: int) -> str:
     """The final headline: what was made, what was held back and why, kindly."""
     made = len(generation.images)
-    held = [f for f in generation.failures if failure_kind(f) == CONTENT_REJECTED]
-    other = [f for f in generation.failures if failure_kind(f) != CONTENT_REJECTED]
+    held = [f for f in generation.failures if f.kind == CONTENT_REJECTED]
+    other = [f for f in generation.failures if f.kind != CONTENT_REJECTED]
     if generation.status is JobStatus.SUCCEEDED:
         return f"✅ Done: {made} image{'s' if made != 1 else ''}."
     if made:

@@ -15,7 +15,8 @@ from bots.discord.imaging import fit_image
 from bots.discord.render import ResultCard, result_embed
 from bots.discord.settings import BotSettings
 from bots.discord.wording import KIND_WORDS, JobProgress, kind_words, outcome_text, status_text
-from core.results import Generation, ImageFailure, JobStatus
+from core.errors import FailureKind
+from core.results import GeneratedImage, Generation, ImageFailure, JobStatus
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +126,7 @@ def test_ten_result_embeds_with_the_longest_prompt_fit_one_message() -> None:
 
 def test_status_text_stays_within_the_message_limit() -> None:
     progress = JobProgress(job_id="abcdefghijkl", prompt="w" * 4000, model="seedream-4.0", count=4)
-    failures = [ImageFailure(i, "OutputImageSensitiveContentDetected", "x" * 500, "content_rejected") for i in range(3)]
+    failures = [ImageFailure(i, "OutputImageRiskDetection", "x" * 500, "content_rejected") for i in range(3)]
     progress.outcome = Generation(
         job_id="abcdefghijkl",
         status=JobStatus.PARTIAL,
@@ -155,13 +156,7 @@ def test_a_whole_refusal_reads_kindly() -> None:
     assert "safety filter" in text and "Sensitive" not in text
 
 
-FAILURE_KINDS = (
-    "content_rejected", "rate_limited", "quota_exceeded", "authentication", "permission_denied", "unavailable",
-    "timeout", "bad_response", "invalid_request", "cancelled", "internal", "configuration",
-)
-
-
-@pytest.mark.parametrize("kind", FAILURE_KINDS)
+@pytest.mark.parametrize("kind", list(FailureKind))
 def test_every_failure_kind_reads_as_words_never_as_its_name(kind: str) -> None:
     text = kind_words(kind, reason="the service answered 418")
 
@@ -174,3 +169,23 @@ def test_every_failure_kind_reads_as_words_never_as_its_name(kind: str) -> None:
 
 def test_a_safety_filter_refusal_advises_rephrasing() -> None:
     assert "Try describing it differently" in kind_words("content_rejected", reason="x")
+
+
+def test_a_partial_job_says_which_images_the_safety_filter_held_back_and_what_to_do() -> None:
+    generation = Generation(
+        job_id="j",
+        status=JobStatus.PARTIAL,
+        provider="ark",
+        model="seedream-4.0",
+        prompt="p",
+        images=[GeneratedImage(0, Path("one.png"), 64, 64, 100, "png", "seedream-4.0", "ark")],
+        failures=[
+            ImageFailure(1, "OutputImageRiskDetection", "may contain sensitive information", "content_rejected"),
+            ImageFailure(2, "ContentSecurityDetectionError", "refused", "content_rejected"),
+        ],
+    )
+
+    text = outcome_text(generation, asked=3)
+
+    assert text.startswith("⚠️ Done: 1 of 3 images. 2 were held back by the safety filter (image 2, 3)")
+    assert "describing them differently" in text and "The rest failed" not in text
