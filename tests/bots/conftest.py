@@ -34,7 +34,7 @@ with warnings.catch_warnings():
 from core import factory
 from core.emulator import EmulatorConfig, EmulatorState
 from core.http import HttpClient
-from core.jobs import JobRecord
+from core.jobs import CounterStore, JobRecord
 from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
 from core.service import ImageService
 from core.settings import Settings
@@ -61,17 +61,29 @@ def pointed_at(fake: FakeDiscord) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def open_service(
+async def open_backends(
     data_dir: Path, emulator: EmulatorState, **overrides: Any
-) -> AsyncIterator[ImageService]:
-    """The image service on the in-process sandbox whose state the test holds."""
+) -> AsyncIterator[factory.Backends]:
+    """The engine's parts on the in-process sandbox whose state the test holds, as the entry point opens them."""
     settings = Settings(_env_file=None, **({"data_dir": data_dir, "provider": "sandbox"} | overrides))
     http = HttpClient.create(mounts=sandbox_mount(emulator))
     try:
-        async with factory.open_service(settings, http=http) as service:
-            yield service
+        async with factory.open_backends(settings, http=http) as backends:
+            yield backends
     finally:
         await http.aclose()
+
+
+@asynccontextmanager
+async def open_service(
+    data_dir: Path, emulator: EmulatorState, **overrides: Any
+) -> AsyncIterator[ImageService]:
+    """The image service over those parts (a bot built on it alone finds the counters in its job store)."""
+    async with (
+        open_backends(data_dir, emulator, **overrides) as backends,
+        factory.running_service(backends) as service,
+    ):
+        yield service
 
 
 @asynccontextmanager
@@ -79,6 +91,7 @@ async def run_bot(
     fake: FakeDiscord,
     service: ImageService,
     *,
+    counters: CounterStore | None = None,
     clock: Callable[[], datetime] | None = None,
     force_sync: bool = False,
     **policy: Any,
@@ -87,6 +100,7 @@ async def run_bot(
     its sleep is always the fake clock's, so only ``fake.clock.advance`` moves the bot's timers)."""
     bot = ImageBot(
         service=service,
+        counters=counters,
         settings=bot_settings(**(pointed_at(fake) | policy)),
         clock=clock or fake.clock.utcnow,
         sleep=fake.clock.sleep,
@@ -102,6 +116,7 @@ class World:
     fake: FakeDiscord
     emulator: EmulatorState
     service: ImageService
+    counters: CounterStore
     bot: ImageBot
     data_dir: Path
 
@@ -157,11 +172,12 @@ async def world_of(
     emulator = new_emulator()
     async with (
         fake or FakeDiscord() as started,
-        open_service(tmp_path / "data", emulator, **(service_settings or {})) as service,
-        run_bot(started, service, **policy) as bot,
+        open_backends(tmp_path / "data", emulator, **(service_settings or {})) as backends,
+        factory.running_service(backends) as service,
+        run_bot(started, service, counters=backends.counters, **policy) as bot,
     ):
         try:
-            yield World(started, emulator, service, bot, tmp_path / "data")
+            yield World(started, emulator, service, backends.counters, bot, tmp_path / "data")
         finally:
             if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
                 emulator.hold.set()

@@ -18,7 +18,7 @@ def refused(record: InteractionRecord) -> bool:
 
 
 async def quota_used(world: World, key: str) -> int:
-    return await world.service.store.quota_used(key=key, day=quota_day(world.fake.clock.utcnow()))
+    return await world.counters.quota_used(key=key, day=quota_day(world.fake.clock.utcnow()))
 
 
 async def test_a_cooldown_refusal_says_when_to_try_again_and_lifts_on_time(tmp_path: Path) -> None:
