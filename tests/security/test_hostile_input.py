@@ -26,7 +26,7 @@ from core.factory import open_service
 from core.http import HttpClient
 from core.jobs import Requester
 from core.references import ReferencePolicy
-from core.requests import MAX_PROMPT_CHARS, GenerateRequest, Plan
+from core.requests import MAX_COUNT, MAX_PROMPT_CHARS, GenerateRequest, Plan
 from core.results import JobStatus
 from core.sandbox import SANDBOX_ORIGIN, sandbox_mount
 from core.service import ImageService
@@ -272,7 +272,8 @@ async def plan_or_refusal(service: ImageService, fields: dict[str, Any]) -> Plan
 def assert_sound(plan: Plan) -> None:
     """A plan only holds what its model accepts."""
     model = plan.model
-    assert 1 <= plan.count <= model.max_outputs
+    assert 1 <= plan.count <= MAX_COUNT and 0 <= plan.series <= model.max_outputs
+    assert plan.series == 0 or (plan.count == 1 and plan.series >= 2 and model.series)
     assert model.min_references <= len(plan.references) <= model.max_references
     assert all(r.wire.startswith(("data:image/", "http://", "https://")) for r in plan.references)
     assert 0 < len(plan.request.prompt) <= MAX_PROMPT_CHARS
