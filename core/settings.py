@@ -32,8 +32,9 @@ def _env(*names: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Configuration for the core. Build it in an entry point and pass it down."""
 
+    # An empty variable is not set: hosts write "" for a field left empty (e.g. Claude Desktop's form).
     model_config = SettingsConfigDict(env_prefix="SEEDREAM_", env_file=".env", extra="ignore",
-                                      populate_by_name=True)
+                                      populate_by_name=True, env_ignore_empty=True)
 
     provider: str | None = Field(None, description="default provider: ark, visual, chanjing, gateway, sandbox…")
 
