@@ -33,6 +33,7 @@ from mcp_server.bundle import build_manifest, ensure_cli
 from mcp_server.bundle_form import ENV, FORM, MAX_PREVIEW_BUDGET
 from mcp_server.settings import DEFAULT_INLINE_BUDGET, McpSettings
 from tests.mcp_server.mcpb_host import LaunchConfig, launch_config
+from tests.reliability.harness import emulator_accounts, emulator_server
 from tests.security.test_secrets import CANARY, assert_no_secret, files_under
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,8 +111,9 @@ class Session:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def session(unpacked: Path, tmp_path_factory: pytest.TempPathFactory) -> Session:
-    """Install the bundle with provider = sandbox, an output folder, a reference folder and every secret filled
-    in; start it as a host would; list the tools and call them through the official MCP client."""
+    """Install the bundle with provider = sandbox, an output folder, a reference folder, every secret and a
+    gateway URL (the emulator on loopback, accepting exactly the form's keys) filled in; start it as a host
+    would; list the tools and call them through the official MCP client."""
     require("uv")
     user = tmp_path_factory.mktemp("user")
     home, output, references, outside = (user / name for name in ("home", "Pictures", "References", "Private"))
@@ -119,29 +121,32 @@ async def session(unpacked: Path, tmp_path_factory: pytest.TempPathFactory) -> S
         folder.mkdir()
     Image.new("RGB", (320, 240), "teal").save(references / "boat.png")
     Image.new("RGB", (320, 240), "red").save(outside / "private.png")
-    form = {"provider": "sandbox", "output_dir": str(output), "allowed_dirs": [str(references)], **SECRETS}
-    launch = launch_config(manifest_of(unpacked), bundle_dir=unpacked, home=home, user_config=form)
     uv_cache = subprocess.run([str(shutil.which("uv", path=tool_path())), "cache", "dir"], capture_output=True,
                               text=True, check=True).stdout.strip()
     # The host's own environment: its PATH (where it finds uv), the user's home, uv's shared cache, and how
     # this machine reaches PyPI (certificates, proxies, uv's own settings).
     network = {name: value for name, value in os.environ.items() if name.startswith("UV_") or name in NETWORK}
     host_env = network | {"PATH": tool_path(), "HOME": str(home), "UV_CACHE_DIR": uv_cache}
-    params = StdioServerParameters(command=str(shutil.which(launch.command, path=tool_path())), args=launch.args,
-                                   env=host_env | launch.env, cwd=home)
     calls = {
         "generate": ("generate_image", {"prompt": "a paper boat", "size": "1K"}),
         "edit": ("edit_image", {"images": [str(references / "boat.png")], "prompt": "paint it red", "size": "1K"}),
         "edit_outside": ("edit_image", {"images": [str(outside / "private.png")], "prompt": "paint it blue"}),
+        "gateway": ("generate_image", {"prompt": "a lighthouse", "provider": "gateway", "size": "1K"}),
         "models": ("list_models", {"provider": "ark"}),
         "jobs": ("list_jobs", {}),
     }
     errlog = user / "stderr.log"
-    with errlog.open("w", encoding="utf-8") as stderr:
-        async with Client(stdio_client(params, errlog=stderr), mode="legacy",
-                          read_timeout_seconds=FIRST_ANSWER_SECONDS) as client:
-            tools = (await client.list_tools()).tools
-            results = {key: await client.call_tool(name, arguments) for key, (name, arguments) in calls.items()}
+    async with emulator_server(**emulator_accounts(SECRETS)) as gateway:
+        form = {"provider": "sandbox", "output_dir": str(output), "allowed_dirs": [str(references)],
+                "gateway_base_url": gateway.base, **SECRETS}
+        launch = launch_config(manifest_of(unpacked), bundle_dir=unpacked, home=home, user_config=form)
+        params = StdioServerParameters(command=str(shutil.which(launch.command, path=tool_path())),
+                                       args=launch.args, env=host_env | launch.env, cwd=home)
+        with errlog.open("w", encoding="utf-8") as stderr:
+            async with Client(stdio_client(params, errlog=stderr), mode="legacy",
+                              read_timeout_seconds=FIRST_ANSWER_SECONDS) as client:
+                tools = (await client.list_tools()).tools
+                results = {key: await client.call_tool(name, arguments) for key, (name, arguments) in calls.items()}
     return Session(launch=launch, home=home, output=output, references=references, outside=outside, tools=tools,
                    results=results, stderr=errlog.read_text(encoding="utf-8"))
 
@@ -194,6 +199,8 @@ def test_reference_images_are_read_only_from_the_folders_chosen_in_the_form(sess
 
 def test_secrets_typed_into_the_form_never_reach_the_log_results_or_files(session: Session, unpacked: Path):
     assert {name: session.launch.env[ENV[name]] for name in SECRETS} == SECRETS  # they really were passed
+    (path,) = saved_paths(session.results["gateway"])  # and the gateway, accepting only its key, was used
+    assert path.is_relative_to(session.output)
     results = [(f"result {key}", json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
                for key, result in session.results.items()]
     written = [*files_under(session.home), *files_under(session.output)]
@@ -261,6 +268,14 @@ def test_the_form_keeps_every_key_secret_and_states_the_server_defaults():
     budget = user_config["preview_budget"]
     assert budget["default"] == DEFAULT_INLINE_BUDGET and budget["max"] == MAX_PREVIEW_BUDGET < 1_048_576
     assert (user_config["output_dir"]["type"], user_config["allowed_dirs"]["multiple"]) == ("directory", True)
+
+
+def test_seedream_bundle_says_it_needs_node_and_npm_when_they_are_missing(tmp_path):
+    done = subprocess.run([str(SCRIPTS / "seedream"), "bundle", "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=60, env={"PATH": str(tmp_path), "HOME": str(tmp_path)})
+    assert done.returncode == 1 and done.stdout == ""
+    assert "needs Node.js and npm" in done.stderr and "@anthropic-ai/mcpb" in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_seedream_mcp_names_the_form_fields_when_no_provider_is_configured(tmp_path):
