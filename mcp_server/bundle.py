@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``seedream bundle``: prints the bundle's path on stdout; the exit code."""
     parser = argparse.ArgumentParser(prog="seedream bundle", description="Build the Claude Desktop extension "
                                      "(an MCP Bundle, .mcpb) from this checkout with the official mcpb CLI.")
-    parser.add_argument("--out", type=Path, default=Path("dist"), help="output folder (default: dist)")
+    parser.add_argument("--out", type=Path, default=Path("dist"), metavar="DIR", help="output folder (default: dist)")
     args = parser.parse_args(argv)
     try:
         path = build_bundle(args.out)
