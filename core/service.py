@@ -1,7 +1,8 @@
 """``ImageService``: validate → record → admit → provider → storage → events → ``Generation``.
 
-Adapters call ``generate`` (wait for the result) or ``start`` (get a job id at once and let the job run on;
-``get_job`` reads it later). Invalid requests and missing configuration raise before any job exists or any
+The service is given its parts (a job store, admission, storage, an HTTP client); ``core.factory`` builds them
+from settings. Adapters call ``generate`` (wait for the result) or ``start`` (get a job id at once and let the
+job run on; ``get_job`` reads it later). Invalid requests and missing configuration raise before any job exists or any
 provider is called; once a job exists, its outcome (including provider failures) is a ``Generation`` whose
 ``status`` and ``error_kind`` say what happened, with every image produced before a failure kept.
 """
@@ -12,12 +13,10 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.errors import ProviderError, SeedreamError
+from core.errors import FailureKind, ProviderError, SeedreamError
 from core.events import (
     Event,
     EventSink,
@@ -29,16 +28,15 @@ from core.events import (
     Started,
     ignore_events,
 )
-from core.http import HttpClient, RetryPolicy, Timeouts
-from core.jobs import JobRecord, JobStore, Requester, SqliteJobStore
+from core.http import HttpClient
+from core.jobs import JobRecord, JobStore, Requester
 from core.limits import Admission, AdmissionRegistry, PositionCallback
 from core.providers.base import ImagePayload, ProviderItem, StatusUpdate
 from core.providers.registry import ProviderRegistry, default_provider
 from core.references import ReferencePolicy
 from core.requests import SEED_RANGE, GenerateRequest, Plan, plan_request
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus, Usage
-from core.sandbox import sandbox_mount, sandbox_state
-from core.settings import Settings
+from core.settings import CommonSettings
 from core.storage import ImageStorage, JobContext
 
 log = logging.getLogger(__name__)
@@ -59,48 +57,34 @@ class JobHandle:
 
 
 class ImageService:
-    """The engine every adapter uses. Build it with ``ImageService.open(settings)``."""
+    """The engine every adapter uses; ``core.factory.open_service(settings)`` builds one with its parts."""
 
-    def __init__(self, *, settings: Settings, http: HttpClient, store: JobStore, storage: ImageStorage,
-                 admission: AdmissionRegistry, providers: ProviderRegistry,
-                 reference_policy: ReferencePolicy | None = None) -> None:
+    def __init__(self, *, settings: CommonSettings, store: JobStore, admission: AdmissionRegistry,
+                 storage: ImageStorage, http: HttpClient, reference_policy: ReferencePolicy | None = None,
+                 providers: ProviderRegistry | None = None) -> None:
+        """``providers`` defaults to the adapters the settings configure, on ``http``."""
         self.settings = settings
         self.http = http
         self.store = store
         self.storage = storage
         self.admission = admission
-        self.providers = providers
+        self.providers = providers or ProviderRegistry(settings, http)
         self.reference_policy = reference_policy or ReferencePolicy()
         self._tasks: set[asyncio.Task[Generation]] = set()
 
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, settings: Settings, *, http: HttpClient | None = None,
-                   reference_policy: ReferencePolicy | None = None) -> AsyncIterator[ImageService]:
-        """Build the service and its shared resources; close them on exit (running jobs are awaited)."""
-        own_http = http is None
-        if http is None:
-            mounts = sandbox_mount(sandbox_state(latency=settings.sandbox_latency))
-            http = HttpClient.create(timeouts=Timeouts(connect=settings.connect_timeout, read=settings.image_timeout),
-                                     retry=RetryPolicy(max_retries=settings.max_retries), mounts=mounts)
-        limits = {kind: settings.limits_for(kind) for kind in ("ark", "visual", "chanjing", "gateway")}
-        try:
-            async with SqliteJobStore.open(settings.jobs_path) as store:
-                storage = ImageStorage(settings.images_dir, http, max_download_bytes=settings.max_download_bytes)
-                interrupted = await store.recover_interrupted()
-                if interrupted:
-                    log.warning("marked %d job(s) of a previous run as interrupted", len(interrupted))
-                    await _reattach_saved_images(store, storage, interrupted)
-                service = cls(settings=settings, http=http, store=store, storage=storage,
-                              admission=AdmissionRegistry(limits), providers=ProviderRegistry(settings, http),
-                              reference_policy=reference_policy)
-                try:
-                    yield service
-                finally:
-                    await service.drain()
-        finally:
-            if own_http:
-                await http.aclose()
+    async def recover(self) -> list[str]:
+        """Mark the jobs of processes that are gone as interrupted and record the images they saved but did
+        not get to record (the window between renaming a file into place and the job store's commit)."""
+        interrupted = await self.store.recover_interrupted()
+        if interrupted:
+            log.warning("marked %d job(s) of a previous run as interrupted", len(interrupted))
+        for job_id in interrupted:
+            record = await self.store.get(job_id)
+            known = {image.index for image in record.images}
+            for image in await self.storage.recover(job_id, record.created_at or datetime.now(UTC)):
+                if image.index not in known:
+                    await self.store.add_image(job_id, image)
+        return interrupted
 
     @property
     def default_provider(self) -> str:
@@ -110,7 +94,8 @@ class ImageService:
     async def plan(self, request: GenerateRequest) -> Plan:
         """Validate without generating (raises ``InvalidRequestError`` / ``ConfigurationError``)."""
         provider = request.provider or self.default_provider
-        plan = await plan_request(request, default_provider=provider, policy=self.reference_policy)
+        plan = await plan_request(request, default_provider=provider, policy=self.reference_policy,
+                                  catalog=self.settings.catalog)
         self.providers.get(plan.provider)  # fail now if its credentials are missing
         return _with_seed(plan)
 
@@ -168,12 +153,12 @@ class ImageService:
         except SeedreamError as exc:
             outcome.error, outcome.error_kind = exc.message, exc.kind
         except asyncio.CancelledError:
-            outcome.error, outcome.error_kind = "the job was cancelled", "cancelled"
+            outcome.error, outcome.error_kind = "the job was cancelled", FailureKind.CANCELLED
             await self._finish(job, plan, context, outcome, emit, status=JobStatus.INTERRUPTED)
             raise
         except Exception:  # a bug of ours: keep what was saved, tell the user plainly
             log.exception("job %s failed unexpectedly", job.id)
-            outcome.error, outcome.error_kind = "internal error in Seedream Studio (see the log)", "internal"
+            outcome.error, outcome.error_kind = "internal error in Seedream Studio (see the log)", FailureKind.INTERNAL
         return await self._finish(job, plan, context, outcome, emit)
 
     async def _consume(self, plan: Plan, job: JobRecord, context: JobContext, outcome: _Outcome,
@@ -222,7 +207,7 @@ class ImageService:
                 # One lost download (expired link, too big, cut short) must not cost the rest of the
                 # group, which is produced and paid for: it becomes that image's failure.
                 outcome.download_error = outcome.download_error or exc
-                item = ImageFailure(index=item.index, code=exc.code or exc.kind, message=exc.message)
+                item = ImageFailure(index=item.index, code=exc.code or exc.kind, message=exc.message, kind=exc.kind)
             else:
                 outcome.images.append(image)
                 await self.store.add_image(context.job_id, image)
@@ -272,17 +257,6 @@ class _Outcome:
         if not self.images:
             return JobStatus.FAILED
         return JobStatus.PARTIAL if (self.failures or self.error) else JobStatus.SUCCEEDED
-
-
-async def _reattach_saved_images(store: JobStore, storage: ImageStorage, job_ids: list[str]) -> None:
-    """Record the images a killed process saved but did not get to record (the window between renaming a
-    file into place and the job store's commit)."""
-    for job_id in job_ids:
-        record = await store.get(job_id)
-        known = {image.index for image in record.images}
-        for image in await storage.recover(job_id, record.created_at):
-            if image.index not in known:
-                await store.add_image(job_id, image)
 
 
 def _with_seed(plan: Plan) -> Plan:

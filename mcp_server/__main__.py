@@ -75,13 +75,13 @@ def _warn_if_unconfigured(settings: Settings) -> None:
     """Say at start-up, in environment variables and in the bundle's form fields, what to set (the server
     still starts: tool results repeat it, and the sandbox can be chosen per call)."""
     from core.errors import ConfigurationError
-    from core.providers.registry import CREDENTIAL_VARIABLES, default_provider
+    from core.providers.registry import credential_variables, default_provider
     from mcp_server.bundle_form import form_hint
 
     try:
         default_provider(settings)
     except ConfigurationError as exc:
-        sys.stderr.write(f"seedream-mcp: {exc.message} {form_hint(CREDENTIAL_VARIABLES)}\n")
+        sys.stderr.write(f"seedream-mcp: {exc.message} {form_hint(credential_variables(settings.catalog))}\n")
 
 
 def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:

@@ -76,7 +76,7 @@ ENV: dict[str, str] = {
 
 def form_hint(credentials: Mapping[str, Sequence[str]]) -> str:
     """Where to fill in credentials in Claude Desktop, for ``credentials`` (provider → its variables)."""
-    titles = {variable: FORM[field]["title"] for field, variable in ENV.items()}
-    groups = [" + ".join(f'"{titles[v]}"' for v in variables) for variables in credentials.values()]
+    titles = {variable: f'"{FORM[field]["title"]}"' for field, variable in ENV.items()}
+    groups = [" + ".join(titles.get(v, v) for v in variables) for variables in credentials.values()]
     return (f"In Claude Desktop, fill in the extension's settings: {', or '.join(groups)}; "
             f'or set "{FORM["provider"]["title"]}" to sandbox.')

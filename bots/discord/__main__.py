@@ -20,8 +20,8 @@ import yarl
 
 from bots.discord.settings import BotSettings
 from core.errors import ConfigurationError
+from core.factory import open_service
 from core.providers.registry import default_provider
-from core.service import ImageService
 from core.settings import Settings
 
 log = logging.getLogger("bots.discord")
@@ -91,7 +91,7 @@ async def serve(settings: Settings, bot_settings: BotSettings, *, force_sync: bo
     from bots.discord.bot import ImageBot
 
     assert bot_settings.token is not None
-    async with ImageService.open(settings) as service:
+    async with open_service(settings) as service:
         bot = ImageBot(service=service, settings=bot_settings, force_sync=force_sync)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -31,6 +31,7 @@ with warnings.catch_warnings():
         running_client,
     )
 
+from core import factory
 from core.emulator import EmulatorConfig, EmulatorState
 from core.http import HttpClient
 from core.jobs import JobRecord
@@ -62,7 +63,7 @@ async def open_service(
     settings = Settings(_env_file=None, **({"data_dir": data_dir, "provider": "sandbox"} | overrides))
     http = HttpClient.create(mounts=sandbox_mount(emulator))
     try:
-        async with ImageService.open(settings, http=http) as service:
+        async with factory.open_service(settings, http=http) as service:
             yield service
     finally:
         await http.aclose()

@@ -129,7 +129,7 @@ def test_ten_result_embeds_with_the_longest_prompt_fit_one_message() -> None:
 
 def test_status_text_stays_within_the_message_limit() -> None:
     progress = JobProgress(job_id="abcdefghijkl", prompt="w" * 4000, model="seedream-4.0", count=4)
-    failures = [ImageFailure(i, "OutputImageSensitiveContentDetected", "x" * 500) for i in range(3)]
+    failures = [ImageFailure(i, "OutputImageSensitiveContentDetected", "x" * 500, "content_rejected") for i in range(3)]
     progress.outcome = Generation(
         job_id="abcdefghijkl",
         status=JobStatus.PARTIAL,

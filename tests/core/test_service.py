@@ -13,11 +13,11 @@ from PIL import Image
 from core.emulator import EmulatorState, Fault
 from core.errors import ConfigurationError
 from core.events import Event, Finished, ImageFailed, ImageReady, Queued, Started
+from core.factory import open_service
 from core.http import HttpClient
 from core.jobs import Requester
 from core.requests import GenerateRequest
 from core.results import JobStatus
-from core.service import ImageService
 from tests.conftest import RecordingSleep, make_settings
 
 ME = Requester(adapter="test", user_id="u1")
@@ -150,7 +150,7 @@ async def test_an_expired_result_url_fails_clearly_without_resending_the_generat
     state = EmulatorState(EmulatorConfig(public_base_url=SANDBOX_ORIGIN, url_ttl=-1))
     http = HttpClient.create(mounts=sandbox_mount(state), sleep=sleep)
     try:
-        async with ImageService.open(make_settings(tmp_path), http=http) as svc:
+        async with open_service(make_settings(tmp_path), http=http) as svc:
             generation = await svc.generate(request(size="1K"), requester=ME)
     finally:
         await http.aclose()
@@ -160,7 +160,7 @@ async def test_an_expired_result_url_fails_clearly_without_resending_the_generat
 
 async def test_requests_over_the_account_cap_wait_in_line_in_order(tmp_path, http, emulator):
     emulator.hold = asyncio.Event()
-    async with ImageService.open(make_settings(tmp_path, ark_concurrency=1), http=http) as svc:
+    async with open_service(make_settings(tmp_path, ark_concurrency=1), http=http) as svc:
         positions: dict[int, list[int]] = {0: [], 1: [], 2: []}
 
         def sink_for(n: int):
@@ -184,14 +184,14 @@ async def test_requests_over_the_account_cap_wait_in_line_in_order(tmp_path, htt
 
 
 async def test_no_provider_configured_is_a_configuration_error_naming_the_variables(tmp_path):
-    async with ImageService.open(make_settings(tmp_path, provider=None)) as svc:
+    async with open_service(make_settings(tmp_path, provider=None)) as svc:
         with pytest.raises(ConfigurationError) as info:
             await svc.plan(request())
     assert "ARK_API_KEY" in info.value.variables and "sandbox" in info.value.message
 
 
 async def test_a_real_provider_without_its_key_is_refused_before_any_job(tmp_path):
-    async with ImageService.open(make_settings(tmp_path, provider="visual")) as svc:
+    async with open_service(make_settings(tmp_path, provider="visual")) as svc:
         with pytest.raises(ConfigurationError, match="VOLC_ACCESSKEY"):
             await svc.start(request(), requester=ME)
         assert await svc.list_jobs() == []

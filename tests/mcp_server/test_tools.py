@@ -93,7 +93,22 @@ async def test_a_group_keeps_the_images_moderation_let_through_and_reports_the_r
         assert data["status"] == "partial"
         assert [i["index"] for i in data["images"]] == [0, 2]
         assert [f["index"] for f in data["failures"]] == [1]
-        assert "Image 2 failed" in text_of(result) and "rephrase" in text_of(result).lower()
+        assert "Image 2 was refused by the provider's safety filter" in text_of(result)
+        assert "rephrase" in text_of(result).lower()
+
+
+@pytest.mark.parametrize("code", ["OutputImageRiskDetection", "ContentSecurityDetectionError"])
+async def test_every_per_image_moderation_code_reads_as_a_safety_filter_refusal_with_the_rephrase_advice(
+        connect, code):
+    async with connect() as client:
+        result = await client.call_tool(
+            "generate_image", {"prompt": f"two owls [refuse:0:{code}]", "size": "1K", "count": 2}
+        )
+    (failure,) = result.structured_content["failures"]
+    assert (failure["index"], failure["code"], failure["kind"]) == (0, code, "content_rejected")
+    text = text_of(result)
+    assert f"Image 1 was refused by the provider's safety filter ({code})" in text
+    assert "rephrase the prompt" in text.lower() and "try again for it" not in text.lower()
 
 
 async def test_edit_image_uses_a_reference_inside_the_allowed_folder(connect, home):

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from core.emulator import EmulatorConfig, EmulatorState, create_app
 from core.http import HttpClient, RetryPolicy
-from core.jobs import SqliteJobStore
+from core.jobs_sqlite import SqliteJobStore
 from core.limits import AdmissionRegistry
 from core.providers.base import Provider
 from core.providers.chanjing import ChanjingProvider

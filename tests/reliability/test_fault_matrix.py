@@ -113,7 +113,7 @@ ROWS: list[Row] = [
     Row("quota 429 / billing", "gateway", (f("gateway", status=429, code="SetLimitExceeded", times=9),),
         kind="quota_exceeded", says=("quota", "console")),
     Row("quota 429 / billing", "visual", (f("visual", code="AccessDenied", times=9),),
-        kind="authentication", says=("may not call", "console")),
+        kind="permission_denied", says=("may not call", "console")),
     Row("quota 429 / billing", "chanjing", config={"chanjing_credits": 0},
         kind="quota_exceeded", says=("蝉豆", "top up")),
     # -- 500: retried where nothing was produced, not where a task may exist --
@@ -137,7 +137,7 @@ ROWS: list[Row] = [
         attempts=RETRY_BUDGET, says=("503", "try again")),
     # -- the account's concurrency cap --
     Row("concurrency cap", "ark", (f("ark", status=429, code="InflightBatchsizeExceeded", times=9),),
-        kind="provider_error", says=("in flight", "SEEDREAM_ARK_CONCURRENCY")),
+        kind="rate_limited", says=("in flight", "SEEDREAM_ARK_CONCURRENCY")),
     Row("concurrency cap", "gateway", (f("gateway", status=429, code="rate_limit_exceeded", retry_after=1),),
         OK, attempts=2, saved=1, waited=1.0),
     Row("concurrency cap", "visual", (f("visual", code=50430),), OK, attempts=2, saved=1),
