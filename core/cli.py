@@ -22,7 +22,7 @@ from core.results import Generation, JobStatus
 from core.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-ADAPTER_SCRIPTS = {"mcp": "seedream-mcp", "bot": "seedream-bot"}
+ADAPTER_SCRIPTS = {"mcp": "seedream-mcp", "bot": "seedream-bot", "bundle": "seedream-bundle"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("mcp", help="run the MCP server (same as seedream-mcp; see its --help)")
     sub.add_parser("bot", help="run the Discord bot (same as seedream-bot; see its --help)")
+    sub.add_parser("bundle", help="build the Claude Desktop extension (.mcpb; see its --help)")
     return parser
 
 

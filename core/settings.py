@@ -43,7 +43,9 @@ def user_data_dir() -> Path:
 class CommonSettings(BaseSettings):
     """The settings every deployment has; ``settings_class`` adds the providers' own."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True)
+    # An empty variable is not set: hosts write "" for a field left empty (e.g. Claude Desktop's form).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True,
+                                      env_ignore_empty=True)
 
     #: The providers these settings configure (set by ``settings_class``).
     specs: ClassVar[tuple[ProviderSpec, ...]] = ()
