@@ -2,14 +2,17 @@
 schemas and the Discord choices all read this module. The models themselves are declared by each provider
 (``core.providers``); facts come from ``shared/reference/providers.md`` and the user's provider documents.
 
-``Catalog`` works over any set of provider specs (``Settings`` carries the set in use); the module-level names
-(``MODELS``, ``find_model`` …) are the catalog of the built-in providers.
+``Catalog`` works over any set of provider specs and their options (``Settings`` carries the set in use: an
+Ark endpoint map, Chanjing's opt-in to undocumented models); the module-level names (``MODELS``,
+``find_model`` …) are the catalog of the built-in providers with default options.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
+from typing import Any
 
 from core.errors import InvalidRequestError
 from core.modelspec import RATIOS, ModelSpec, ReferenceRules, SizeRules
@@ -31,10 +34,23 @@ def is_sandbox(provider: str) -> bool:
 
 
 class Catalog:
-    """The providers of a set of specs and the models they serve, by every name those answer to."""
+    """The providers of a set of specs and the models they serve, by every name those answer to.
 
-    def __init__(self, specs: Sequence[ProviderSpec]) -> None:
+    ``options`` are each provider's options (``ProviderConfig.options``, by kind); two matter here (see
+    ``ProviderSpec``): ``endpoints`` and ``undocumented_models``.
+    """
+
+    def __init__(self, specs: Sequence[ProviderSpec], options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.specs: Mapping[str, ProviderSpec] = MappingProxyType({spec.kind: spec for spec in specs})
+        self._options: Mapping[str, Mapping[str, Any]] = MappingProxyType(dict(options or {}))
+
+    def endpoints(self, kind: str) -> Mapping[str, str]:
+        """The endpoint ids configured for a provider kind, each with the key of the model it serves."""
+        return self._options.get(kind, {}).get("endpoints") or {}
+
+    def allows_undocumented(self, kind: str) -> bool:
+        """Whether the user opted in to the models the provider's document does not list."""
+        return bool(self._options.get(kind, {}).get("undocumented_models"))
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -76,27 +92,70 @@ class Catalog:
         return f"{real}, {SANDBOX_PREFIX} ({self.specs[first].title} on the built-in emulator), {boxes}"
 
     def find_model(self, provider: str, name: str | None, *, editing: bool = False) -> ModelSpec:
-        """The model ``name`` (any alias, case-insensitive) as ``provider`` serves it; ``None`` → the default.
+        """The model ``name`` (any alias, case-insensitive, or an endpoint id) as ``provider`` serves it;
+        ``None`` → the default. An endpoint id is its mapped model sent under the endpoint's id, or, unmapped,
+        a pass-through model that only the checks common to every model apply to.
 
         Raises:
-            InvalidRequestError: unknown provider, or a model this provider does not serve.
+            InvalidRequestError: unknown provider, a model this provider does not serve, or an undocumented
+                one the user did not opt in to.
         """
         spec = self.spec(provider)
         if name is None or not name.strip():
             name = spec.edit_model if editing else spec.default_model
         wanted = name.strip().lower()
+        if spec.endpoint_prefix and wanted.startswith(spec.endpoint_prefix):
+            return self._endpoint(spec, name.strip())
         for model in spec.models:
             if wanted in (n.lower() for n in model.names):
-                return model
-        allowed = ", ".join(m.key for m in spec.models)
+                return self._opted_in(spec, model, name)
+        allowed = ", ".join(m.key for m in spec.models if m.documented or self.allows_undocumented(spec.kind))
         elsewhere = sorted({m.provider for m in self.models if wanted in (n.lower() for n in m.names)})
         hint = f"; it is served by {', '.join(elsewhere)}" if elsewhere else ""
+        if spec.endpoint_prefix:
+            hint += f"; or one of the account's endpoint ids ({spec.endpoint_prefix}…)"
         raise InvalidRequestError("model", name, f"{allowed} on provider {spec.kind}{hint}")
+
+    def _opted_in(self, spec: ProviderSpec, model: ModelSpec, name: str) -> ModelSpec:
+        if model.documented or self.allows_undocumented(spec.kind):
+            return model
+        documented = ", ".join(m.key for m in spec.models if m.documented)
+        raise InvalidRequestError("model", name, f"{documented} on provider {spec.kind} ({model.key} is not in "
+                                  f"{spec.title}'s document; set SEEDREAM_{spec.kind.upper()}_UNDOCUMENTED_MODELS="
+                                  "true to send it anyway)")
+
+    def _endpoint(self, spec: ProviderSpec, endpoint: str) -> ModelSpec:
+        key = self.endpoints(spec.kind).get(endpoint)
+        if key is None:
+            return endpoint_model(spec, endpoint)
+        model = next(m for m in spec.models if m.key == key)
+        return replace(model, wire_name=endpoint, title=f"{model.title} (endpoint {endpoint})")
 
     def models_with(self, attribute: str) -> str:
         """The models that have a capability (e.g. ``seed``), for error messages."""
         found = sorted({m.key for m in self.models if getattr(m, attribute)})
         return ", ".join(found) or "no model"
+
+
+def endpoint_model(spec: ProviderSpec, endpoint: str) -> ModelSpec:
+    """An endpoint whose model is not mapped: only what every model of ``spec`` shares is checked (size syntax and
+    the widest bounds, reference files), and every parameter goes as the caller gave it (``pass_through``)."""
+    models = spec.models
+    custom = [m.sizes for m in models if m.sizes.custom]
+    tiers = MappingProxyType({t: MappingProxyType({}) for m in models for t in m.sizes.tiers})
+    sizes = SizeRules(tiers, "", min_pixels=min(r.min_pixels for r in custom),  # type: ignore[arg-type]
+                      max_pixels=max(r.max_pixels for r in custom))
+    guidance = [m.guidance for m in models if m.guidance]
+    return ModelSpec(
+        key=endpoint, provider=spec.kind, wire_name=endpoint, title=f"{spec.title} endpoint {endpoint}", sizes=sizes,
+        max_references=max(m.max_references for m in models), max_outputs=max(m.max_outputs for m in models),
+        stream=any(m.stream for m in models),
+        output_formats=tuple(dict.fromkeys(f for m in models for f in m.output_formats)),
+        seed=any(m.seed for m in models),
+        guidance=(min(g[0] for g in guidance), max(g[1] for g in guidance), 0.0) if guidance else None,
+        web_search=any(m.web_search for m in models),
+        prompt_modes=tuple(dict.fromkeys(p for m in models for p in m.prompt_modes)), pass_through=True,
+        notes="its model is unknown (not in the endpoint map)")
 
 
 CATALOG = Catalog(BUILTIN_SPECS)

@@ -9,6 +9,10 @@ Two small interfaces, so each backend implements only what it stores:
 ``SqliteJobStore`` (``core.jobs_sqlite``) is the embedded default and implements both. A job's owning process
 is recorded by the store (``core.process``), so ``recover_interrupted()`` can mark the jobs of a process that
 is gone as ``INTERRUPTED``, keeping the images already saved.
+
+A job whose provider task outlives its run (a Chanjing task past the poll deadline) is *released*: it stays
+``RUNNING`` with no owning process, its tasks recorded in ``extra`` (``ProviderTask``), until a process
+resumes it (``ImageService.resume_job``); recovery leaves released jobs alone.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from typing import Any, Protocol
 
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus, Usage
 
-__all__ = ["CounterStore", "JobRecord", "JobStore", "Requester", "new_job_id"]
+__all__ = ["CounterStore", "JobRecord", "JobStore", "ProviderTask", "Requester", "new_job_id"]
+
+#: ``JobRecord.extra`` keys the core itself writes: the job's provider tasks, and the usage billed so far
+#: while any of them is unfinished.
+TASKS_KEY = "provider_tasks"
+USAGE_KEY = "usage_so_far"
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,28 @@ class Requester:
     guild_id: str | None = None
     channel_id: str | None = None
     display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderTask:
+    """An async task a provider runs for a job: enough for any process to poll it again.
+
+    ``state``: ``running`` (being polled), ``pending`` (it outlived the wait; the job is released) or ``done``.
+    """
+
+    provider: str  # as the job chose it, e.g. "chanjing" or "sandbox-chanjing"
+    task_id: str
+    first: int  # the job-wide index of its first image
+    images: int  # how many it was asked for
+    state: str = "running"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProviderTask:
+        return cls(provider=str(data["provider"]), task_id=str(data["task_id"]), first=int(data["first"]),
+                   images=int(data["images"]), state=str(data.get("state", "running")))
 
 
 @dataclass
@@ -53,6 +84,19 @@ class JobRecord(Generation):
     def to_generation(self) -> Generation:
         """The job as a plain ``Generation`` (a copy, without the record's own fields)."""
         return Generation(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Generation)})
+
+    @property
+    def provider_tasks(self) -> list[ProviderTask]:
+        """The provider tasks the job started (Chanjing), in the order they were started."""
+        return [ProviderTask.from_dict(task) for task in self.extra.get(TASKS_KEY) or ()]
+
+    @property
+    def resumable(self) -> bool:
+        """The job waits on provider tasks that outlived its run (``pending``), or that its process left behind
+        when it stopped (``INTERRUPTED``): ``ImageService.resume_job`` continues it."""
+        if self.status is JobStatus.RUNNING:
+            return any(task.state == "pending" for task in self.provider_tasks)
+        return self.status is JobStatus.INTERRUPTED and any(t.state != "done" for t in self.provider_tasks)
 
 
 class JobStore(Protocol):
@@ -96,6 +140,11 @@ class JobStore(Protocol):
 
     async def set_extra(self, job_id: str, key: str, value: Any) -> None:
         """Set one JSON-serialisable adapter metadata entry. Raises JobNotFoundError."""
+        ...
+
+    async def release(self, job_id: str) -> None:
+        """The job stays ``RUNNING`` but no process runs it: it waits on provider tasks recorded in ``extra``.
+        ``recover_interrupted`` leaves it alone; ``mark_running`` takes it over again. Raises JobNotFoundError."""
         ...
 
     async def recover_interrupted(self) -> list[str]:

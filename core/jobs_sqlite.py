@@ -37,6 +37,8 @@ from core.results import GeneratedImage, ImageFailure, JobStatus, Usage
 T = TypeVar("T")
 
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+#: The owner token of a released job (running, owned by no process: it waits on a provider task).
+RELEASED = "released"
 INTERRUPTED_MESSAGE = "The process running this job stopped before the job finished."
 
 
@@ -219,6 +221,12 @@ class SqliteJobStore:
 
         await self._write(work)
 
+    async def release(self, job_id: str) -> None:
+        """The job stays running, owned by no process (it waits on a provider task). Raises JobNotFoundError."""
+        sql = ("UPDATE jobs SET owner_host = NULL, owner_pid = NULL, owner_start = NULL, owner_token = ? "
+               "WHERE id = ?")
+        await self._write(lambda c: _update_one(c, job_id, sql, (RELEASED, job_id)))
+
     async def recover_interrupted(self) -> list[str]:
         """Mark queued/running jobs whose owning process is gone as ``INTERRUPTED`` (keeping their images).
 
@@ -226,7 +234,7 @@ class SqliteJobStore:
         """
         candidates = await self._read(lambda c: c.execute(
             "SELECT id, owner_host, owner_pid, owner_start, owner_token FROM jobs WHERE status IN (?, ?) "
-            "ORDER BY created_at, seq", _ACTIVE).fetchall())
+            "AND owner_token IS NOT ? ORDER BY created_at, seq", (*_ACTIVE, RELEASED)).fetchall())
         gone = [(job_id, token) for job_id, host, pid, start, token in candidates
                 if pid is None or OwnerProcess(pid=pid, start_time=start, token=token or "", host=host).is_gone()]
         if not gone:

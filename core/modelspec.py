@@ -29,7 +29,8 @@ def by_ratio(*sizes: str) -> dict[str, str]:
     return dict(zip(RATIOS, sizes, strict=True))
 
 
-# The "common values" per tier that the Ark images document and providers.md §1.2 recommend.
+# The "common values" per tier that providers.md §1.2 and the gateway document's size table recommend (4.5, 5.0
+# and every model through the gateway).
 ARK_1K = by_ratio("1024x1024", "1152x864", "864x1152", "1280x720", "720x1280", "1248x832", "832x1248", "1512x648")
 ARK_2K = by_ratio("2048x2048", "2304x1728", "1728x2304", "2848x1600", "1600x2848", "2496x1664", "1664x2496",
                   "3136x1344")
@@ -37,6 +38,16 @@ ARK_3K = by_ratio("3072x3072", "3456x2592", "2592x3456", "4096x2304", "2304x4096
                   "4704x2016")
 ARK_4K = by_ratio("4096x4096", "4704x3520", "3520x4704", "5504x3040", "3040x5504", "4992x3328", "3328x4992",
                   "6240x2656")
+# Seedream 4.0 on Ark: the Ark images document's recommended WxH for its default (2K) tier.
+ARK_40_2K = by_ratio("2048x2048", "2304x1728", "1728x2304", "2560x1440", "1440x2560", "2496x1664", "1664x2496",
+                     "3024x1296")
+# Seedream 3.0 text-to-image on Ark: the 3.0 document lists eleven sizes (1024x1024 the default); each aspect
+# ratio maps to the largest of them with that ratio (768x768, 768x432, 432x768 and 512x512 are WxH values).
+# 21:9 has none.
+SEEDREAM_30 = {"1:1": "1024x1024", "4:3": "1024x768", "3:4": "768x1024", "16:9": "1024x576", "9:16": "576x1024",
+               "3:2": "768x512", "2:3": "512x768"}
+SEEDREAM_30_SIZES = ("1024x1024", "1024x768", "768x1024", "1024x576", "576x1024", "768x768", "768x512", "512x768",
+                     "768x432", "432x768", "512x512")
 PRO_1K = by_ratio("1024x1024", "1152x864", "864x1152", "1424x800", "800x1424", "1248x832", "832x1248", "1568x672")
 PRO_15K = by_ratio("1536x1536", "1728x1296", "1296x1728", "2048x1152", "1152x2048", "1872x1248", "1248x1872",
                    "2352x1008")
@@ -52,7 +63,7 @@ class SizeRules:
 
     ``tiers`` maps a tier name to its recommended ``WxH`` per aspect ratio. When ``send_tier`` is true the
     tier itself may go on the wire (the model then picks the aspect ratio); otherwise a tier is only a way
-    to name a recommended ``WxH``.
+    to name a recommended ``WxH``. An empty ``default`` sends no size at all (the provider's own default).
     """
 
     tiers: TierTable
@@ -126,12 +137,17 @@ class ModelSpec:
     max_total_images: int = 15  # references + outputs
     stream: bool = False
     output_formats: tuple[str, ...] = ("jpeg",)
-    seed: bool = False
+    seed: bool = False  # takes a seed (the service pins a random one when none is asked, unless pass_through)
     guidance: tuple[float, float, float] | None = None  # (min, max, default)
     web_search: bool = False
-    prompt_modes: tuple[str, ...] = ()
+    prompt_modes: tuple[str, ...] = ()  # how the provider may rewrite the prompt (Ark standard/fast, Visual expand)
+    logo: bool = False  # the visible watermark can be placed and worded (Visual's logo_info)
     references: ReferenceRules = field(default_factory=ReferenceRules)
     notes: str = ""
+    #: False: the provider's own document does not list this model; sent only when the user opts in.
+    documented: bool = True
+    #: True: an endpoint whose model is unknown; parameters go as the caller gave them, nothing filled in.
+    pass_through: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -161,3 +177,27 @@ MODEL_ALIASES = {
     "seededit-3.0": ("seededit", "doubao-seededit-3.0-i2i", "doubao-seededit-3-0-i2i-250628",
                      "seededit-3-0-i2i-250628"),
 }
+
+
+def parse_endpoints(value: object, *, prefix: str, models: tuple[ModelSpec, ...]) -> dict[str, str]:
+    """An endpoint map, ``"ep-…=seedream-4.0,ep-…=seedream-3.0"`` (or a mapping), as ``{endpoint id: model key}``.
+
+    Raises:
+        ValueError: an entry is not ``ID=MODEL``, an id lacks ``prefix``, or a model is not one of ``models``.
+    """
+    if isinstance(value, Mapping):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        entries = [e.strip() for e in str(value or "").split(",") if e.strip()]
+        pairs = [tuple(part.strip() for part in e.partition("=")[::2]) for e in entries]  # type: ignore[misc]
+    names = {name.lower(): model.key for model in models for name in model.names}
+    mapped: dict[str, str] = {}
+    for endpoint, model in pairs:
+        if not endpoint.startswith(prefix) or not model:
+            raise ValueError(f"{endpoint}={model} is not {prefix}…=MODEL (e.g. {prefix}20250101000000-abcde="
+                             "seedream-4.0)")
+        if model.lower() not in names:
+            raise ValueError(f"{endpoint} is mapped to {model!r}, which is none of "
+                             f"{', '.join(dict.fromkeys(names.values()))}")
+        mapped[endpoint] = names[model.lower()]
+    return mapped

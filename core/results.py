@@ -104,6 +104,12 @@ class Generation:
     finished_at: datetime | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def notes(self) -> list[str]:
+        """What the user should know about how the request was taken (e.g. a series clamped to what the
+        references leave room for), each said once; adapters show them with the result."""
+        return [str(note) for note in self.parameters.get("notes") or ()]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.job_id,

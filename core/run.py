@@ -5,6 +5,10 @@ request per independent image). Each request waits for admission on its own, and
 the queue only once the one before it has been admitted, so a job of many takes never stands in line ahead
 of every later job. Everything the requests yield goes through one saver, one image at a time, so the
 admission slot is given back the moment the provider's answer ends while the last image is still being saved.
+
+The saver also records the provider tasks a job starts (``TaskStarted``) in the job's ``extra``. When a task
+outlives the provider's wait (``TaskPending``) the job is *parked*: released in the store, still ``RUNNING``,
+and its run ends; ``JobRun.resume_requests`` builds the requests that poll those tasks again.
 """
 
 from __future__ import annotations
@@ -13,16 +17,24 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import FailureKind, ProviderError, SeedreamError
 from core.events import EventSink, Finished, ImageFailed, ImageReady, Progress, Queued, Started
-from core.jobs import JobRecord, JobStore
+from core.jobs import TASKS_KEY, USAGE_KEY, JobRecord, JobStore, ProviderTask
 from core.limits import Admission
-from core.providers.base import ImagePayload, Provider, ProviderItem, StatusUpdate
+from core.providers.base import (
+    ImagePayload,
+    Provider,
+    ProviderItem,
+    StatusUpdate,
+    TaskPending,
+    TaskProvider,
+    TaskStarted,
+)
 from core.requests import SEED_RANGE, Plan
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus, Usage
 from core.storage import ImageStorage, JobContext
@@ -46,33 +58,81 @@ class Outcome:
             return JobStatus.FAILED
         return JobStatus.PARTIAL if (self.failures or self.error) else JobStatus.SUCCEEDED
 
+    @classmethod
+    def of(cls, record: JobRecord) -> Outcome:
+        """What a stored job had produced when its run ended (to resume it)."""
+        return cls(images=list(record.images), failures=list(record.failures),
+                   usage=Usage(**record.extra.get(USAGE_KEY, {})))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One provider request of a job: the index of its first image, how many it may make, how to send it, and
+    the provider task it polls (a resumed one)."""
+
+    first: int
+    images: int
+    send: Callable[[], AsyncIterator[ProviderItem]]
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _TaskEnded:
+    """Queue marker: the request polling this task is over (the task finished, failed, or is lost to us)."""
+
+    task_id: str
+
+
+_Queued = ProviderItem | _TaskEnded | None
+
+
+def plan_requests(plan: Plan, provider: Provider) -> list[Request]:
+    """The requests of a new job (see ``Plan.requests``); each take draws its own seed when it is sent."""
+    return [Request(first, part.images, lambda part=part: provider.generate(with_seed(part)))
+            for first, part in plan.requests()]
+
+
+def resume_requests(tasks: list[ProviderTask], provider: TaskProvider) -> list[Request]:
+    """The requests that poll again the tasks a parked (or interrupted) job still waits on."""
+    return [Request(task.first, task.images, lambda task=task: provider.resume(task.task_id, images=task.images),
+                    task_id=task.task_id)
+            for task in tasks if task.state != "done"]
+
+
+def plan_context(plan: Plan, job: JobRecord) -> JobContext:
+    return JobContext(job_id=job.id, prompt=plan.request.prompt, provider=plan.provider, model=plan.model.key,
+                      model_id=plan.model.wire_name, parameters=plan.parameters(),
+                      created_at=job.created_at or datetime.now(UTC))
+
+
+def record_context(record: JobRecord) -> JobContext:
+    return JobContext(job_id=record.id, prompt=record.prompt, provider=record.provider, model=record.model,
+                      model_id=str(record.parameters.get("model_id") or record.model), parameters=record.parameters,
+                      created_at=record.created_at or datetime.now(UTC))
+
 
 @dataclass
 class JobRun:
-    """Runs one recorded job with the service's parts; ``emit`` never raises."""
+    """Runs one recorded job's requests with the service's parts; ``emit`` never raises."""
 
-    plan: Plan
     job: JobRecord
+    context: JobContext
     provider: Provider
     admission: Admission
     storage: ImageStorage
     store: JobStore
     emit: EventSink
     outcome: Outcome = field(default_factory=Outcome)
+    tasks: list[ProviderTask] = field(default_factory=list)
+    _pending: list[str] = field(default_factory=list)  # why each parked task is still waiting
     _started: bool = False
 
-    @property
-    def context(self) -> JobContext:
-        plan = self.plan
-        return JobContext(job_id=self.job.id, prompt=plan.request.prompt, provider=plan.provider,
-                          model=plan.model.key, model_id=plan.model.wire_name, parameters=plan.parameters(),
-                          created_at=self.job.created_at or datetime.now(UTC))
-
-    async def run(self) -> Generation:
-        """Run the job to its end; every failure becomes the ``Generation``'s status and error."""
+    async def run(self, requests: list[Request], *, as_takes: bool = False) -> Generation:
+        """Run the requests to their end; every failure becomes the ``Generation``'s status and error.
+        ``as_takes``: a failed request is its images' failure even when it is the only one."""
         outcome = self.outcome
         try:
-            await self._requests_and_saving()
+            await self._requests_and_saving(requests, as_takes=as_takes)
         except SeedreamError as exc:
             outcome.error, outcome.error_kind = exc.message, exc.kind
         except asyncio.CancelledError:
@@ -82,16 +142,14 @@ class JobRun:
         except Exception:  # a bug of ours: keep what was saved, tell the user plainly
             log.exception("job %s failed unexpectedly", self.job.id)
             outcome.error, outcome.error_kind = "internal error in Seedream Studio (see the log)", FailureKind.INTERNAL
-        return await self._finish()
+        return await (self._park() if self._pending else self._finish())
 
-    async def _requests_and_saving(self) -> None:
-        queue: asyncio.Queue[ProviderItem | None] = asyncio.Queue(maxsize=1)
-        context = self.context
-        saver = asyncio.create_task(self._save_items(queue, context))
+    async def _requests_and_saving(self, requests: list[Request], *, as_takes: bool) -> None:
+        queue: asyncio.Queue[_Queued] = asyncio.Queue(maxsize=1)
+        saver = asyncio.create_task(self._save_items(queue, self.context))
         try:
-            requests = self.plan.requests()
-            if len(requests) == 1:
-                await self._request(*requests[0], queue)
+            if len(requests) == 1 and not as_takes:
+                await self._request(requests[0], queue)
             else:
                 await self._takes(requests, queue)
         finally:
@@ -102,48 +160,58 @@ class JobRun:
         if not self.outcome.images and self.outcome.download_error is not None:
             raise self.outcome.download_error  # nothing could be saved: that is why the job failed
 
-    async def _takes(self, requests: list[tuple[int, Plan]], queue: asyncio.Queue[ProviderItem | None]) -> None:
+    async def _takes(self, requests: list[Request], queue: asyncio.Queue[_Queued]) -> None:
         """Send every take; a take that fails becomes the failure of its images and the others go on."""
         admitted = [asyncio.Event() for _ in requests]
         errors: list[SeedreamError] = []
 
-        async def take(number: int, first: int, plan: Plan) -> None:
+        async def take(number: int, request: Request) -> None:
             if number:
                 await admitted[number - 1].wait()
             seen: set[int] = set()
             try:
-                await self._request(first, plan, queue, admitted=admitted[number], seen=seen)
+                await self._request(request, queue, admitted=admitted[number], seen=seen)
             except SeedreamError as exc:
                 admitted[number].set()
                 errors.append(exc)
-                for index in range(first, first + plan.count):
+                for index in range(request.first, request.first + request.images):
                     if index not in seen:
                         await queue.put(ImageFailure(index=index, code=_code(exc), message=exc.message,
                                                      kind=exc.kind))
 
-        await _all_or_none(take(n, first, plan) for n, (first, plan) in enumerate(requests))
+        await _all_or_none(take(n, request) for n, request in enumerate(requests))
         if errors and len(errors) == len(requests):
             raise errors[0]  # nothing was made: the first reason is the job's
 
-    async def _request(self, first: int, plan: Plan, queue: asyncio.Queue[ProviderItem | None], *,
+    async def _request(self, request: Request, queue: asyncio.Queue[_Queued], *,
                        admitted: asyncio.Event | None = None, seen: set[int] | None = None) -> None:
-        """One provider request inside its admission slot; its items go to the saver with job-wide indexes."""
+        """One provider request inside its admission slot; its items go to the saver with job-wide indexes.
+        A provider task it polls is marked ended once the request is over, unless it is still pending (or
+        the request was cancelled: the task may still run, and the job can be resumed)."""
         async def on_position(position: int) -> None:
             await self.emit(Queued(self.job.id, position))
 
-        plan = with_seed(plan)
-        async with self.admission.admit(images=plan.images, on_position=on_position):
+        task_id, pending = request.task_id, False
+        async with self.admission.admit(images=request.images, on_position=on_position):
             if admitted is not None:
                 admitted.set()
             running = asyncio.create_task(self._mark_started())  # beside the request
             try:
-                async for item in self.provider.generate(plan):
-                    item = _shifted(item, first)
+                async for item in request.send():
+                    item = _shifted(item, request.first)
                     if seen is not None and isinstance(item, ImagePayload | ImageFailure):
                         seen.add(item.index)
+                    task_id = item.task_id if isinstance(item, TaskStarted) else task_id
+                    pending = pending or isinstance(item, TaskPending)
                     await queue.put(item)
+            except SeedreamError:
+                if task_id is not None:
+                    await queue.put(_TaskEnded(task_id))
+                raise
             finally:
                 await running
+        if task_id is not None and not pending:
+            await queue.put(_TaskEnded(task_id))
 
     async def _mark_started(self) -> None:
         if not self._started:
@@ -151,7 +219,7 @@ class JobRun:
             await self.emit(Started(self.job.id))
             await self.store.mark_running(self.job.id)
 
-    async def _save_items(self, queue: asyncio.Queue[ProviderItem | None], context: JobContext) -> Exception | None:
+    async def _save_items(self, queue: asyncio.Queue[_Queued], context: JobContext) -> Exception | None:
         """Save each item in order; after a failure keep draining (the senders must never block on a full
         queue) and return the failure."""
         failure: Exception | None = None
@@ -163,7 +231,7 @@ class JobRun:
                     failure = exc
         return failure
 
-    async def _save_item(self, item: ProviderItem, context: JobContext) -> None:
+    async def _save_item(self, item: ProviderItem | _TaskEnded, context: JobContext) -> None:
         outcome, job_id = self.outcome, context.job_id
         if isinstance(item, ImagePayload):
             try:
@@ -186,9 +254,38 @@ class JobRun:
             await self.emit(Progress(job_id, item.message))
         elif isinstance(item, Usage):
             outcome.usage = outcome.usage + item
+            if self.tasks:  # kept with the job while a task may outlive this run
+                await self.store.set_extra(job_id, USAGE_KEY, outcome.usage.to_dict())
+        else:
+            await self._track_task(item, context)
+
+    async def _track_task(self, item: TaskStarted | TaskPending | _TaskEnded, context: JobContext) -> None:
+        """Record a provider task as it starts, outlives its wait, or ends (the job's ``extra``)."""
+        if isinstance(item, TaskStarted):
+            self.tasks.append(ProviderTask(provider=context.provider, task_id=item.task_id, first=item.index,
+                                           images=item.images))
+        else:
+            state = "pending" if isinstance(item, TaskPending) else "done"
+            self.tasks = [dataclasses.replace(t, state=state) if t.task_id == item.task_id else t
+                          for t in self.tasks]
+        if isinstance(item, TaskPending):
+            self._pending.append(item.message)
+            await self.emit(Progress(self.job.id, item.message))
+        await self.store.set_extra(self.job.id, TASKS_KEY, [t.to_dict() for t in self.tasks])
+
+    async def _park(self) -> Generation:
+        """Leave the job running, owned by no process, until its pending tasks are resumed."""
+        job_id = self.job.id
+        await self.store.set_extra(job_id, USAGE_KEY, self.outcome.usage.to_dict())
+        await self.store.release(job_id)
+        note = (f"{' '.join(self._pending)} Resume it with `seedream jobs {job_id}` (MCP: get_job; Discord: "
+                "/job), which saves its images when they are ready.")
+        generation = self._generation(JobStatus.RUNNING, notes=[note])
+        await self.emit(Finished(job_id, generation))
+        return generation
 
     async def _finish(self, *, status: JobStatus | None = None) -> Generation:
-        outcome, plan, job = self.outcome, self.plan, self.job
+        outcome, job = self.outcome, self.job
         status = status or outcome.status()
         outcome.images.sort(key=lambda image: image.index)
         outcome.failures.sort(key=lambda failure: failure.index)
@@ -202,25 +299,34 @@ class JobRun:
                 await sidecars
             except OSError:  # the images and the job record are safe; only the usage note is missing
                 log.warning("job %s: could not add the usage to its sidecars", job.id, exc_info=True)
-        generation = Generation(job_id=job.id, status=status, provider=plan.provider, model=plan.model.key,
-                                prompt=plan.request.prompt, images=list(outcome.images),
-                                failures=list(outcome.failures), usage=outcome.usage, error=outcome.error,
-                                error_kind=outcome.error_kind, created_at=job.created_at,
-                                finished_at=datetime.now(UTC), parameters=plan.parameters())
+        generation = self._generation(status)
         await self.emit(Finished(job.id, generation))
         return generation
 
+    def _generation(self, status: JobStatus, *, notes: list[str] | None = None) -> Generation:
+        outcome, context = self.outcome, self.context
+        parameters = dict(context.parameters)
+        if notes:  # said in this result only: the stored job keeps its tasks in ``extra``
+            parameters["notes"] = [*parameters.get("notes", ()), *notes]
+        finished = status.finished
+        return Generation(job_id=self.job.id, status=status, provider=context.provider, model=context.model,
+                          prompt=context.prompt, images=list(outcome.images), failures=list(outcome.failures),
+                          usage=outcome.usage, error=outcome.error, error_kind=outcome.error_kind,
+                          created_at=self.job.created_at, finished_at=datetime.now(UTC) if finished else None,
+                          parameters=parameters)
+
 
 def with_seed(plan: Plan) -> Plan:
-    """Models that take a seed get one even when none was asked, so every result can be reproduced."""
-    if plan.model.seed and (plan.seed is None or plan.seed < 0):
+    """Models that take a seed get one even when none was asked, so every result can be reproduced (not an
+    endpoint of unknown model: it may not take one)."""
+    if plan.model.seed and not plan.model.pass_through and (plan.seed is None or plan.seed < 0):
         return dataclasses.replace(plan, seed=secrets.randbelow(SEED_RANGE[1]))
     return plan
 
 
 def _shifted(item: ProviderItem, first: int) -> ProviderItem:
     """An item of one request with its index in the whole job."""
-    if first and isinstance(item, ImagePayload | ImageFailure):
+    if first and isinstance(item, ImagePayload | ImageFailure | TaskStarted):
         return dataclasses.replace(item, index=item.index + first)
     return item
 

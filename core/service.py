@@ -5,24 +5,31 @@ from settings. Adapters call ``generate`` (wait for the result) or ``start`` (ge
 job run on; ``get_job`` reads it later). Invalid requests and missing configuration raise before any job exists
 or any provider is called; once a job exists, its outcome (including provider failures) is a ``Generation`` whose
 ``status`` and ``error_kind`` say what happened, with every image produced before a failure kept.
+
+A job whose provider task outlived the wait (Chanjing) ends its run still ``RUNNING`` (``JobRecord.resumable``);
+``resume_job`` picks it up, in any process, and is all an adapter needs to finish it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from core.events import Event, EventSink, ignore_events
 from core.http import HttpClient
-from core.jobs import JobRecord, JobStore, Requester
+from core.jobs import TASKS_KEY, JobRecord, JobStore, Requester
 from core.limits import AdmissionRegistry
+from core.providers.base import TaskProvider
 from core.providers.registry import ProviderRegistry, default_provider
 from core.references import ReferencePolicy
 from core.requests import GenerateRequest, Plan, plan_request
 from core.results import Generation
-from core.run import JobRun
+from core.run import JobRun, Outcome, plan_context, plan_requests, record_context, resume_requests
 from core.settings import CommonSettings
 from core.storage import ImageStorage
 
@@ -31,11 +38,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class JobHandle:
-    """A job that has started; ``await handle.wait()`` for its ``Generation``."""
+    """A job that has started (or resumed); ``await handle.wait()`` for its ``Generation``."""
 
     job_id: str
-    plan: Plan
+    plan: Plan | None  # None for a resumed job
     task: asyncio.Task[Generation]
+    images: int  # the most images the job can produce
 
     async def wait(self) -> Generation:
         return await asyncio.shield(self.task)
@@ -56,6 +64,7 @@ class ImageService:
         self.providers = providers or ProviderRegistry(settings, http)
         self.reference_policy = reference_policy or ReferencePolicy()
         self._tasks: set[asyncio.Task[Generation]] = set()
+        self._resumed: dict[str, JobHandle] = {}
 
     async def recover(self) -> list[str]:
         """Mark the jobs of processes that are gone as interrupted and record the images they saved but did
@@ -95,10 +104,8 @@ class ImageService:
         job = await self.store.create(requester=requester, request=request.model_dump(mode="json"),
                                       parameters=plan.parameters(), provider=plan.provider, model=plan.model.key,
                                       prompt=request.prompt, parent_id=parent_id)
-        task = asyncio.create_task(self._run(plan, job, on_event), name=f"seedream-job-{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return JobHandle(job_id=job.id, plan=plan, task=task)
+        task = self._spawn(self._run(plan, job, on_event), job.id)
+        return JobHandle(job_id=job.id, plan=plan, task=task, images=plan.images)
 
     async def generate(self, request: GenerateRequest, *, requester: Requester,
                        on_event: EventSink = ignore_events, parent_id: str | None = None) -> Generation:
@@ -110,6 +117,38 @@ class ImageService:
         """Raises ``JobNotFoundError``."""
         return await self.store.get(job_id)
 
+    async def resume_job(self, job_id: str, *, on_event: EventSink = ignore_events) -> JobHandle | None:
+        """Continue a job whose provider task outlived its run or its process (``JobRecord.resumable``): poll
+        the task again, save its images and finish the job — or leave it running again when the task still is
+        not done by the provider's deadline. Returns the job's handle (the same one while this process is
+        already resuming it; ``on_event`` then gets nothing), or ``None`` when there is nothing to resume.
+
+        Raises:
+            JobNotFoundError: no such job.
+            ConfigurationError: the job's provider is not configured in this process.
+        """
+        running = self._resumed.get(job_id)
+        if running is not None and not running.task.done():
+            return running
+        record = await self.store.get(job_id)
+        provider = self.providers.get(record.provider) if record.resumable else None
+        if provider is None or not hasattr(provider, "resume"):
+            return None
+        # Claimed before polling: another process now sees the tasks running and the job owned.
+        tasks = [t if t.state == "done" else dataclasses.replace(t, state="running") for t in record.provider_tasks]
+        await self.store.set_extra(job_id, TASKS_KEY, [t.to_dict() for t in tasks])
+        await self.store.mark_running(job_id)
+        run = JobRun(job=record, context=record_context(record), provider=provider,
+                     admission=self.admission.for_provider(self.settings.catalog.kind(record.provider)),
+                     storage=self.storage, store=self.store, emit=_safe_sink(on_event), outcome=Outcome.of(record),
+                     tasks=tasks)
+        requests = resume_requests(tasks, cast(TaskProvider, provider))
+        images = int(record.parameters.get("series") or record.parameters.get("count") or 1)
+        handle = JobHandle(job_id=job_id, plan=None, task=self._spawn(run.run(requests, as_takes=True), job_id),
+                           images=images)
+        self._resumed[job_id] = handle
+        return handle
+
     async def list_jobs(self, *, user_id: str | None = None, adapter: str | None = None,
                         limit: int = 20) -> list[JobRecord]:
         return await self.store.list_jobs(user_id=user_id, adapter=adapter, limit=limit)
@@ -119,11 +158,18 @@ class ImageService:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def _spawn(self, work: Coroutine[Any, Any, Generation], job_id: str) -> asyncio.Task[Generation]:
+        task = asyncio.create_task(work, name=f"seedream-job-{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def _run(self, plan: Plan, job: JobRecord, on_event: EventSink) -> Generation:
-        run = JobRun(plan=plan, job=job, provider=self.providers.get(plan.provider),
+        provider = self.providers.get(plan.provider)
+        run = JobRun(job=job, context=plan_context(plan, job), provider=provider,
                      admission=self.admission.for_provider(plan.kind), storage=self.storage, store=self.store,
                      emit=_safe_sink(on_event))
-        return await run.run()
+        return await run.run(plan_requests(plan, provider))
 
 
 def _safe_sink(sink: EventSink) -> EventSink:

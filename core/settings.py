@@ -81,12 +81,12 @@ class CommonSettings(BaseSettings):
 
     @cached_property
     def catalog(self) -> Catalog:
-        """The providers and models these settings configure."""
-        return Catalog(self.specs)
+        """The providers and models these settings configure, with their options (e.g. Ark's endpoint map)."""
+        return Catalog(self.specs, options={spec.kind: self.provider_config(spec.kind).options for spec in self.specs})
 
     def provider_config(self, kind: str) -> ProviderConfig:
         """The settings of one provider kind (credentials revealed, blank when unset)."""
-        spec = self.catalog.specs[kind]
+        spec = {s.kind: s for s in self.specs}[kind]
         names = FieldNames(spec)
         secrets = tuple(_reveal(getattr(self, name)) for name in names.credentials)
         return ProviderConfig(credentials=secrets, base_url=getattr(self, names.base_url),

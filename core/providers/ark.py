@@ -11,9 +11,11 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx2
+from pydantic import BeforeValidator, Field
+from pydantic_settings import NoDecode
 
 from core.errors import (
     AuthenticationError,
@@ -33,12 +35,16 @@ from core.modelspec import (
     ARK_2K,
     ARK_3K,
     ARK_4K,
+    ARK_40_2K,
     MODEL_ALIASES,
     PRO_1K,
     PRO_2K,
     PRO_15K,
+    SEEDREAM_30,
+    SEEDREAM_30_SIZES,
     ModelSpec,
     SizeRules,
+    parse_endpoints,
     tier_table,
 )
 from core.providers.base import ImagePayload, ProviderItem
@@ -104,6 +110,8 @@ class ArkProvider:
             "size": wire_size(plan),
             "watermark": request.watermark,
         }
+        if body["size"] is None:  # an endpoint of unknown model: its own default size
+            del body["size"]
         if plan.references:
             wires = [r.wire for r in plan.references]
             body["image"] = wires[0] if len(wires) == 1 else wires
@@ -112,9 +120,10 @@ class ArkProvider:
         if spec.guidance is not None and plan.guidance is not None:
             body["guidance_scale"] = plan.guidance
         body.update(self.group_fields(plan))
-        if spec.stream:
+        # An endpoint of unknown model gets only what the caller asked for: the model may not know the field.
+        if spec.stream and (plan.stream or not spec.pass_through):
             body["stream"] = plan.stream
-        if len(spec.output_formats) > 1:
+        if len(spec.output_formats) > 1 and (request.output_format or not spec.pass_through):
             body["output_format"] = plan.output_format
         if request.web_search:
             body["tools"] = [{"type": "web_search"}]
@@ -127,7 +136,7 @@ class ArkProvider:
         if not plan.model.group:
             return {}
         if plan.series <= 1:
-            return {"sequential_image_generation": "disabled"}
+            return {} if plan.model.pass_through else {"sequential_image_generation": "disabled"}
         return {"sequential_image_generation": "auto",
                 "sequential_image_generation_options": {"max_images": plan.series}}
 
@@ -142,7 +151,8 @@ class ArkProvider:
                                         provider=self.name, status=response.status_code)
         for index, entry in enumerate(data):
             items.append(self._item(index, entry, plan))
-        items.append(_usage(payload.get("usage")))
+        produced = sum(isinstance(item, ImagePayload) for item in items)
+        items.append(_usage(payload.get("usage"), produced=produced))
         return items
 
     async def _parse_stream(self, response: httpx2.Response, plan: Plan) -> AsyncIterator[ProviderItem]:
@@ -249,15 +259,20 @@ def image_failure_kind(code: str) -> FailureKind:
     return FailureKind.PROVIDER_ERROR
 
 
-def wire_size(plan: Plan) -> str:
-    """``WxH`` when the dimensions are known, else the tier, else ``adaptive``."""
-    return plan.size.wxh or plan.size.tier or "adaptive"
+def wire_size(plan: Plan) -> str | None:
+    """``WxH`` when the dimensions are known, else the tier, else ``adaptive``; ``None``: send no size."""
+    return plan.size.wxh or plan.size.tier or ("adaptive" if plan.size.adaptive else None)
 
 
-def _usage(raw: Any) -> Usage:
+def _usage(raw: Any, *, produced: int | None = None) -> Usage:
+    """The billed usage. The Seedream 3.0 document's answer has ``total_tokens`` only: then the images billed
+    are the ones received (only successful images are billed)."""
     raw = raw if isinstance(raw, dict) else {}
-    return Usage(generated_images=int(raw.get("generated_images") or 0),
-                 output_tokens=int(raw.get("output_tokens") or 0), total_tokens=int(raw.get("total_tokens") or 0))
+    images = raw.get("generated_images")
+    if images is None and produced is not None:
+        images = produced
+    return Usage(generated_images=int(images or 0), output_tokens=int(raw.get("output_tokens") or 0),
+                 total_tokens=int(raw.get("total_tokens") or 0))
 
 
 def _json_or_error(response: httpx2.Response, label: str, name: str) -> dict[str, Any]:
@@ -309,13 +324,18 @@ MODELS: tuple[ModelSpec, ...] = tuple(replace(spec, aliases=MODEL_ALIASES[spec.k
     ModelSpec("seedream-4.5", "ark", "doubao-seedream-4-5-251128", "Seedream 4.5",
               SizeRules(tier_table({"2K": ARK_2K, "4K": ARK_4K}), "2K", **_BIG),
               max_references=14, **_GROUP),
+    # The Ark images document: 2-10 reference images, 2K's recommended sizes (1K and 4K: providers.md).
     ModelSpec("seedream-4.0", "ark", "doubao-seedream-4-0-250828", "Seedream 4.0",
-              SizeRules(tier_table({"1K": ARK_1K, "2K": ARK_2K, "4K": ARK_4K}), "2K", **_WIDE),
-              max_references=14, prompt_modes=("standard", "fast"), **_GROUP),
+              SizeRules(tier_table({"1K": ARK_1K, "2K": ARK_40_2K, "4K": ARK_4K}), "2K", **_WIDE),
+              max_references=10, prompt_modes=("standard", "fast"), **_GROUP),
+    # The Seedream 3.0 document's eleven sizes (aspect ratios map to them; 1024x1024 the default); other WxH in
+    # 512x512-2048x2048 per providers.md. guidance_scale: [1, 10] as the images document (the 3.0 summary says
+    # 1-20, default 7.5; [1, 10] is valid under both).
     ModelSpec("seedream-3.0", "ark", "doubao-seedream-3-0-t2i-250415", "Seedream 3.0 text-to-image",
-              SizeRules(tier_table({"1K": ARK_1K}), "1024x1024", send_tier=False,
+              SizeRules(tier_table({"1K": SEEDREAM_30}), "1024x1024", send_tier=False,
                         min_pixels=512 * 512, max_pixels=2048 * 2048),
-              seed=True, guidance=(1.0, 10.0, 2.5), notes="text only; seed and guidance supported"),
+              seed=True, guidance=(1.0, 10.0, 2.5),
+              notes="text only; seed and guidance; the document's sizes: " + ", ".join(SEEDREAM_30_SIZES)),
     ModelSpec("seededit-3.0", "ark", "doubao-seededit-3-0-i2i-250628", "SeedEdit 3.0 image editing",
               SizeRules(MappingProxyType({}), "adaptive", custom=False, adaptive=True),
               text_to_image=False, min_references=1, max_references=1, seed=True,
@@ -327,9 +347,22 @@ def _build(config: ProviderConfig, http: HttpClient) -> ArkProvider:
     return ArkProvider(http=http, base_url=config.base_url, api_key=config.credentials[0])
 
 
+ENDPOINT_PREFIX = "ep-"
+
+
+def _endpoint_map(value: object) -> dict[str, str]:
+    return parse_endpoints(value, prefix=ENDPOINT_PREFIX, models=MODELS)
+
+
+#: ``SEEDREAM_ARK_ENDPOINTS="ep-…=seedream-4.0,ep-…=seedream-3.0"``: the model behind each of the account's
+#: endpoints, so requests through them are checked as that model (NoDecode: the value is not JSON).
+EndpointMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_endpoint_map)]
+
 SPEC = ProviderSpec(
     kind="ark", title="Volcengine Ark", credentials=("ARK_API_KEY",),
     base_url="https://ark.cn-beijing.volces.com/api/v3", models=MODELS, default_model="seedream-4.0",
     edit_model="seedream-4.0", build=_build, concurrency=4, images_per_minute=500, sandbox_path="/api/v3",
+    endpoint_prefix=ENDPOINT_PREFIX,
+    options={"endpoints": (EndpointMap, Field(default_factory=dict, description="ep-…=MODEL,…"))},
     emulator="core.emulator.ark:routes",
 )

@@ -4,6 +4,10 @@ A provider turns a ``Plan`` into wire requests and yields what it learns, in ord
 ``ImagePayload`` (an image exists: a URL to download at once, or base64 bytes), ``ImageFailure`` (one image
 of the group was refused or failed), ``StatusUpdate`` (an async task moved on) and finally ``Usage``.
 A failure of the whole request is raised as a ``core.errors`` error; what was yielded before it is kept.
+
+Providers that work through async tasks (Chanjing) also yield ``TaskStarted`` as soon as the task exists (the
+job records it), and, when the task outlives their wait, end with ``TaskPending`` instead of images: the task
+still runs at the provider and ``TaskProvider.resume`` picks it up later, from any process.
 """
 
 from __future__ import annotations
@@ -36,7 +40,24 @@ class StatusUpdate:
     message: str
 
 
-ProviderItem = ImagePayload | ImageFailure | StatusUpdate | Usage
+@dataclass(frozen=True)
+class TaskStarted:
+    """The provider created an async task for images ``index`` … ``index + images - 1``."""
+
+    task_id: str
+    index: int = 0
+    images: int = 1
+
+
+@dataclass(frozen=True)
+class TaskPending:
+    """The task did not finish within the provider's wait; it still runs and may still produce (and bill)."""
+
+    task_id: str
+    message: str  # what happened and what to do, safe to show
+
+
+ProviderItem = ImagePayload | ImageFailure | StatusUpdate | Usage | TaskStarted | TaskPending
 
 
 class Provider(Protocol):
@@ -49,5 +70,18 @@ class Provider(Protocol):
 
         Raises:
             ProviderError (any subclass): the request as a whole failed.
+        """
+        ...
+
+
+class TaskProvider(Provider, Protocol):
+    """A provider whose tasks can be picked up again after ``TaskPending`` (see module docstring)."""
+
+    def resume(self, task_id: str, *, images: int) -> AsyncIterator[ProviderItem]:
+        """Poll the task again; yield what ``generate`` would have yielded after it (``TaskPending`` again
+        when it still does not finish in time).
+
+        Raises:
+            ProviderError (any subclass): the task failed, or could not be looked up.
         """
         ...

@@ -6,7 +6,11 @@ Flow: ``POST /open/v1/ai_creation/task/submit`` (``creation_type`` 3) returns a 
 200 with ``code != 0`` in the ``{"trace_id","code","msg","data"}`` envelope.
 
 A submitted task is billed whether or not we wait for it, so a submit is never repeated once it may have
-created a task, and a poll deadline says so instead of submitting again.
+created a task. The task id is handed over as soon as it exists (``TaskStarted``, recorded with the job); a
+task that outlives the poll deadline ends the wait with ``TaskPending`` and ``resume`` picks it up later.
+
+The Chanjing document fixes ``model_code`` to ``doubao-seedream-3.0-t2i``; the 4.0 / 4.5 codes seen in the
+wild (providers.md) are kept as undocumented models, sent only with ``SEEDREAM_CHANJING_UNDOCUMENTED_MODELS``.
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -24,8 +27,6 @@ from pydantic import Field, SecretStr
 from core.clocks import SecondsClock, Sleep
 from core.errors import (
     AuthenticationError,
-    ContentRejectedError,
-    FailureKind,
     InvalidRequestError,
     ProviderError,
     ProviderQuotaError,
@@ -36,7 +37,16 @@ from core.errors import (
 )
 from core.http import HttpClient
 from core.modelspec import ARK_1K, ARK_2K, ARK_4K, MODEL_ALIASES, ModelSpec, ReferenceRules, SizeRules, tier_table
-from core.providers.base import ImagePayload, ProviderItem, StatusUpdate
+from core.providers.base import ProviderItem, StatusUpdate, TaskPending, TaskStarted
+from core.providers.chanjing_task import (
+    BILLING_WORDS,
+    FAILED,
+    SUCCESS,
+    ChanjingTask,
+    mentions,
+    parse_task,
+    task_outcome,
+)
 from core.providers.chanjing_token import (
     PROVIDER,
     QPS_LIMIT_CODE,
@@ -49,7 +59,6 @@ from core.providers.chanjing_token import (
     shared_token_manager,
 )
 from core.providers.spec import ProviderConfig, ProviderSpec
-from core.results import ImageFailure, Usage
 
 if TYPE_CHECKING:
     from core.requests import Plan
@@ -61,12 +70,9 @@ QUERY_PATH = "/open/v1/ai_creation/task"
 CREATION_TYPE_IMAGE = 3
 CLARITY_BY_TIER = {"1K": 1024, "2K": 2048, "4K": 4096}
 DEFAULT_CLARITY = 2048
-SUCCESS = "Success"
-FAILED = frozenset({"Error", "Fail"})
 MAX_POLL_INTERVAL = 10.0
 POLL_BACKOFF = 1.25
-BILLING_WORDS = ("扣费失败", "余额不足", "蝉豆不足")
-MODERATION_WORDS = ("审核", "敏感", "违规", "违禁", "violat", "sensitive", "moderation")
+
 
 
 
@@ -76,16 +82,6 @@ class _TokenRejected(AuthenticationError):
 
 class _BillingRefused(ProviderError):
     """A billing refusal; turned into a ``ProviderQuotaError`` with the console advice by the caller."""
-
-
-@dataclass(frozen=True)
-class ChanjingTask:
-    """One answer of the task query."""
-
-    unique_id: str
-    progress_desc: str
-    err_msg: str
-    output_url: tuple[str, ...]
 
 
 class ChanjingProvider:
@@ -110,25 +106,44 @@ class ChanjingProvider:
                                                      secret_key=secret_key, clock=wall_clock)
 
     async def generate(self, plan: Plan) -> AsyncIterator[ProviderItem]:
-        """Submit one task for the plan, report its progress, then yield its images and usage.
+        """Submit one task for the plan, hand over its id, report its progress, then yield its images and usage
+        (or ``TaskPending`` when it outlives the deadline).
 
         Raises:
             ContentRejectedError: the task failed moderation and produced nothing.
             ProviderQuotaError: the Chanjing account cannot pay for the task.
-            ProviderTimeoutError: the task did not finish before the deadline (it may still finish).
             ProviderError: any other failure.
         """
         task_id = await self._submit(submit_body(plan))
+        yield TaskStarted(task_id, index=0, images=plan.count)
+        async for item in self._follow(task_id, expected=plan.count, wait_first=True):
+            yield item
+
+    async def resume(self, task_id: str, *, images: int) -> AsyncIterator[ProviderItem]:
+        """Pick up a task that outlived an earlier wait: poll it (at once, then as ``generate`` does) and yield
+        its images, or ``TaskPending`` again at the deadline.
+
+        Raises:
+            ContentRejectedError, ProviderQuotaError, ProviderError: as ``generate``.
+        """
+        async for item in self._follow(task_id, expected=images, wait_first=False):
+            yield item
+
+    async def _follow(self, task_id: str, *, expected: int, wait_first: bool) -> AsyncIterator[ProviderItem]:
         final: ChanjingTask | None = None
-        async for update in self._poll_until_done(task_id):
-            if isinstance(update, StatusUpdate):
-                yield update
-            else:
+        pending = False
+        async for update in self._poll_until_done(task_id, wait_first=wait_first):
+            if isinstance(update, ChanjingTask):
                 final = update
-        if final is None:  # _poll_until_done ends with the finished task or raises; never silently
+            else:
+                pending = pending or isinstance(update, TaskPending)
+                yield update
+        if pending:
+            return
+        if final is None:  # _poll_until_done ends with the task, TaskPending or an error; never silently
             raise ProviderResponseError(f"Chanjing task {task_id} ended without a result", provider=PROVIDER,
                                         request_id=task_id)
-        for item in task_outcome(final, expected=plan.count):
+        for item in task_outcome(final, expected=expected):
             yield item
 
     async def fetch_task(self, task_id: str) -> ChanjingTask:
@@ -160,13 +175,16 @@ class ChanjingProvider:
         log.info("chanjing: submitted task %s (%s × %s)", data, body["number_of_images"], body["model_code"])
         return data
 
-    async def _poll_until_done(self, task_id: str) -> AsyncIterator[StatusUpdate | ChanjingTask]:
+    async def _poll_until_done(self, task_id: str, *,
+                               wait_first: bool) -> AsyncIterator[StatusUpdate | ChanjingTask | TaskPending]:
         started = self._clock()
         delay = min(self._poll_interval, self._deadline)
         last_status: str | None = None
         last_error: ProviderError | None = None
         while True:
-            await self._sleep(delay)
+            if wait_first:
+                await self._sleep(delay)
+            wait_first = True
             try:
                 task = await self.fetch_task(task_id)
             except ProviderError as exc:
@@ -185,7 +203,8 @@ class ChanjingProvider:
                     return
             elapsed = self._clock() - started
             if elapsed >= self._deadline:
-                raise _deadline_error(task_id, self._deadline, last_status, last_error)
+                yield TaskPending(task_id, _deadline_message(task_id, self._deadline, last_status, last_error))
+                return
             cap = max(MAX_POLL_INTERVAL, self._poll_interval)
             delay = min(delay * POLL_BACKOFF, cap, self._deadline - elapsed)
 
@@ -238,68 +257,13 @@ def submit_body(plan: Plan) -> dict[str, Any]:
     return body
 
 
-def parse_task(data: Any, task_id: str) -> ChanjingTask:
-    """The task query's ``data``.
-
-    Raises:
-        ProviderResponseError: it is not a task (retryable: the next poll may read fine).
-    """
-    urls = data.get("output_url") if isinstance(data, dict) else None
-    status = data.get("progress_desc") if isinstance(data, dict) else None
-    if not isinstance(status, str) or not isinstance(urls, list | None) or \
-            not all(isinstance(u, str) and u for u in urls or ()):
-        raise ProviderResponseError(f"Chanjing's answer about task {task_id} could not be read",
-                                    provider=PROVIDER, request_id=task_id, retryable=True)
-    return ChanjingTask(unique_id=task_id, progress_desc=status, err_msg=str(data.get("err_msg") or ""),
-                        output_url=tuple(urls or ()))
-
-
-def task_outcome(task: ChanjingTask, *, expected: int) -> Iterator[ProviderItem]:
-    """Images, failures and usage of a finished task; raises when a failed task produced nothing.
-
-    Chanjing does not say which image of a group failed: the URLs it returns take the first indexes.
-    """
-    if task.progress_desc != SUCCESS and not task.output_url:
-        raise _task_error(task)
-    for index, url in enumerate(task.output_url):
-        yield ImagePayload(index=index, url=url)
-    reason = task.err_msg or "Chanjing returned fewer images than requested"
-    kind = FailureKind.CONTENT_REJECTED if _mentions(reason, MODERATION_WORDS) else FailureKind.PROVIDER_ERROR
-    for index in range(len(task.output_url), expected):
-        yield ImageFailure(index=index, code="NotProduced", message=f"Chanjing did not produce this image: "
-                           f"{reason}", kind=kind)
-    yield Usage(generated_images=len(task.output_url))
-
-
-def _task_error(task: ChanjingTask) -> Exception:
-    reason = task.err_msg or "no reason given"
-    what = f"Chanjing task {task.unique_id} ended with {task.progress_desc}"
-    if _mentions(reason, BILLING_WORDS):
-        return ProviderQuotaError(f"{what}: the account could not pay for it ({reason}); top up the "
-                                  "account's balance (蝉豆) in the Chanjing console", provider=PROVIDER,
-                                  code=task.progress_desc, request_id=task.unique_id)
-    if _mentions(reason, MODERATION_WORDS):
-        return ContentRejectedError(f"{what}: moderation refused it ({reason}); rephrase the prompt or "
-                                    "change the reference images", provider=PROVIDER, code=task.progress_desc,
-                                    request_id=task.unique_id)
-    return ProviderError(f"{what}: {reason}; try again, or try another model", provider=PROVIDER,
-                         code=task.progress_desc, request_id=task.unique_id, retryable=False)
-
-
-def _deadline_error(task_id: str, deadline: float, status: str | None,
-                    error: ProviderError | None) -> ProviderTimeoutError:
+def _deadline_message(task_id: str, deadline: float, status: str | None, error: ProviderError | None) -> str:
     last = f"last status {status}" if status else "no status yet"
     if error is not None:
         last += f"; the last poll failed: {error.message}"
-    return ProviderTimeoutError(
-        f"Chanjing task {task_id} did not finish within {deadline:g} s ({last}). It may still finish and be "
-        "billed: look it up in the Chanjing console (or raise SEEDREAM_CHANJING_DEADLINE) instead of "
-        "submitting it again", provider=PROVIDER, request_id=task_id, retryable=False)
-
-
-def _mentions(text: str, words: tuple[str, ...]) -> bool:
-    lowered = text.lower()
-    return any(word in lowered for word in words)
+    return (f"Chanjing task {task_id} did not finish within {deadline:g} s ({last}). It still runs at Chanjing "
+            "and may still produce (and bill) its images, so it is not submitted again: the job stays running "
+            "until it is picked up again (SEEDREAM_CHANJING_DEADLINE sets the wait)")
 
 
 def _classifier(*, action: str, idempotent: bool) -> Callable[[httpx2.Response], ProviderError | None]:
@@ -326,7 +290,7 @@ def envelope_error(response: httpx2.Response, body: dict[str, Any], *, action: s
     code, msg = body["code"], provider_message(body)
     trace = body.get("trace_id") if isinstance(body.get("trace_id"), str) else None
     common: dict[str, Any] = {"provider": PROVIDER, "code": str(code), "request_id": trace}
-    if _mentions(msg, BILLING_WORDS):
+    if mentions(msg, BILLING_WORDS):
         return _BillingRefused(msg, status=402, retryable=False, **common)
     if code in TOKEN_INVALID_CODES:
         return _TokenRejected("Chanjing rejected the access token", status=401, retryable=False, **common)
@@ -343,8 +307,8 @@ def envelope_error(response: httpx2.Response, body: dict[str, Any], *, action: s
                                             status=500, **common)
         # Also Chanjing's answer to some invalid input (emoji in the prompt), so a resend would not help.
         return ProviderError(f"Chanjing reported an internal error (code 50000: {msg}). It answers this "
-                             "way to prompts it cannot process too (emoji, unusual symbols): rephrase the "
-                             "prompt, or try again later", status=500, retryable=False, **common)
+                             "way to prompts it cannot process too (emoji, for one): rephrase the prompt, or "
+                             "try again later", status=500, retryable=False, **common)
     return ProviderError(f"Chanjing refused the {action} (code {code}: {msg})", status=response.status_code,
                          retryable=False, **common)
 
@@ -356,13 +320,17 @@ _SIZES = SizeRules(tier_table({tier: {r: wxh for r, wxh in column.items() if r i
 _COMMON: dict[str, Any] = dict(sizes=_SIZES, max_outputs=4, count_is_exact=True,
                                references=ReferenceRules(urls_only=True))
 
+_UNDOCUMENTED = ("undocumented: not in the Chanjing document (model_code is fixed to doubao-seedream-3.0-t2i "
+                 "there); sent only with SEEDREAM_CHANJING_UNDOCUMENTED_MODELS=true")
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("seedream-3.0", "chanjing", "doubao-seedream-3.0-t2i", "Seedream 3.0 (Chanjing)",
-              aliases=MODEL_ALIASES["seedream-3.0"], **_COMMON),
+              aliases=MODEL_ALIASES["seedream-3.0"], notes="the model the Chanjing document names", **_COMMON),
     ModelSpec("seedream-4.0", "chanjing", "doubao-seedream-4.0", "Seedream 4.0 (Chanjing)",
-              aliases=MODEL_ALIASES["seedream-4.0"], max_references=10, **_COMMON),
+              aliases=MODEL_ALIASES["seedream-4.0"], max_references=10, documented=False, notes=_UNDOCUMENTED,
+              **_COMMON),
     ModelSpec("seedream-4.5", "chanjing", "doubao-seedream-4.5", "Seedream 4.5 (Chanjing)",
-              aliases=MODEL_ALIASES["seedream-4.5"], max_references=10, **_COMMON),
+              aliases=MODEL_ALIASES["seedream-4.5"], max_references=10, documented=False, notes=_UNDOCUMENTED,
+              **_COMMON),
 )
 
 #: Sandbox tasks advance once per poll, so there is no point waiting seconds between polls.
@@ -379,8 +347,9 @@ def _build(config: ProviderConfig, http: HttpClient) -> ChanjingProvider:
 
 SPEC = ProviderSpec(
     kind="chanjing", title="Chanjing", credentials=("CHANJING_APP_ID", "CHANJING_SECRET_KEY"),
-    base_url="https://open-api.chanjing.cc", models=MODELS, default_model="seedream-4.0", edit_model="seedream-4.0",
+    base_url="https://open-api.chanjing.cc", models=MODELS, default_model="seedream-3.0", edit_model="seedream-3.0",
     build=_build, concurrency=4,
-    options={"poll_interval": (float, Field(4.0, gt=0)), "deadline": (float, Field(300.0, gt=0))},
+    options={"poll_interval": (float, Field(4.0, gt=0)), "deadline": (float, Field(300.0, gt=0)),
+             "undocumented_models": (bool, Field(False, description="allow the 4.0 / 4.5 model codes"))},
     emulator="core.emulator.chanjing:routes",
 )

@@ -1,7 +1,9 @@
 """OpenAI-compatible gateways serving Seedream (``POST {base}/v1/images/generations``, the gateway document).
 
 Same response and error shapes as Ark; the differences are the model names, ``n`` (a ceiling the gateway
-rewrites to group mode), ``watermark`` defaulting to false, and fields it ignores (never sent).
+rewrites to group mode), ``watermark`` defaulting to false, fields it ignores (never sent), the size table of
+its own document, and no streaming: the document names a ``stream`` field but no event format, so groups are
+asked for whole.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from core.http import HttpClient
-from core.modelspec import ModelSpec
+from core.modelspec import ARK_2K, ARK_3K, ARK_4K, ModelSpec, SizeRules, tier_table
 from core.providers.ark import MODELS as ARK_MODELS
 from core.providers.ark import ArkProvider
 from core.providers.spec import ProviderConfig, ProviderSpec
@@ -45,11 +47,21 @@ class GatewayProvider(ArkProvider):
 _WIRE_NAMES = {"seedream-4.0": "doubao-seedream-4.0", "seedream-4.5": "doubao-seedream-4.5",
                "seedream-5.0-lite": "bytedance-seedream-5.0", "seedream-3.0": "doubao-seedream-3-0-t2i-250415"}
 
+# The gateway document's size table ("seedream 原生规格"); it passes sizes through, so the model's other tiers
+# (4.0's 1K, 3.0's sizes) stay as Ark has them.
+_GATEWAY_TIERS = tier_table({"2K": ARK_2K, "3K": ARK_3K, "4K": ARK_4K})
+
+
+def _gateway_sizes(sizes: SizeRules) -> SizeRules:
+    return replace(sizes, tiers=tier_table({tier: {r: f"{w}x{h}" for r, (w, h) in (
+        _GATEWAY_TIERS.get(tier) or column).items()} for tier, column in sizes.tiers.items()}))
+
+
 # The gateway ignores output_format: offer only what its models produce by default.
 _ARK = {spec.key: spec for spec in ARK_MODELS}
 MODELS: tuple[ModelSpec, ...] = tuple(
     replace(_ARK[key], provider="gateway", wire_name=name, output_formats=("jpeg",), web_search=False,
-            prompt_modes=(), title=_ARK[key].title + " (gateway)")
+            prompt_modes=(), stream=False, sizes=_gateway_sizes(_ARK[key].sizes), title=_ARK[key].title + " (gateway)")
     for key, name in _WIRE_NAMES.items()
 )
 

@@ -48,6 +48,10 @@ class ProviderSpec:
     prefix); ``base_url``, ``concurrency`` and ``images_per_minute`` are defaults the user can override with
     ``SEEDREAM_<KIND>_BASE_URL`` / ``_CONCURRENCY`` / ``_IMAGES_PER_MINUTE``; ``options`` are extra settings
     (``SEEDREAM_<KIND>_<NAME>``) as pydantic field definitions ``(type, default or Field)``.
+
+    Two option names mean something to the catalog (``core.catalog.Catalog``): ``endpoints``, a map from the
+    account's own endpoint ids (names starting with ``endpoint_prefix``) to the model each serves, and
+    ``undocumented_models``, true to allow the models marked ``documented=False``.
     """
 
     kind: str
@@ -61,6 +65,7 @@ class ProviderSpec:
     concurrency: int = 4
     images_per_minute: int = 0
     options: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    endpoint_prefix: str = ""  # model names with this prefix are the account's endpoint ids (Ark: "ep-")
     sandbox_path: str = ""  # appended to the sandbox origin, e.g. "/api/v3"
     sandbox_credentials: tuple[str, ...] = ()  # default: "sandbox" for each credential
     emulator: str | None = None  # "module:function" returning the emulator's routes for this provider

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx2
@@ -37,12 +38,18 @@ from core.results import Usage
 if TYPE_CHECKING:
     from core.requests import Plan
 
+log = logging.getLogger(__name__)
+
 TITLE = "Volcengine Visual"
 DEFAULT_BASE_URL = "https://visual.volcengineapi.com"
 ACTION_QUERY = "?Action=CVProcess&Version=2022-08-31"
 REQ_KEY = "high_aes_general_v30l_zt2i"
 DEFAULT_SIDE = 1328  # the service's default width/height
 DEFAULT_SCALE = 2.5
+SEED_MAX = 2_147_483_647
+#: ``LogoOptions`` words → the document's ``logo_info`` numbers.
+LOGO_POSITIONS = {"bottom-right": 0, "bottom-left": 1, "top-left": 2, "top-right": 3}
+LOGO_LANGUAGES = {"zh": 0, "en": 1}
 _KEY_VARS = ("VOLC_ACCESSKEY", "VOLC_SECRETKEY")
 
 # Moderation codes: retrying the same input will not help (the Visual document's table says "no retry").
@@ -66,9 +73,10 @@ class _Secret(Protocol):
 
 
 class OutputRefusedError(ProviderError):
-    """50511: the *generated* image failed the post-audit. Retryable per the doc: a new draw (random seed)
-    may pass, and since only successful calls are billed a retry cannot charge twice. Turned into a
-    ``ContentRejectedError`` when the retries run out, so it never leaves this module."""
+    """50511: the *generated* image failed the post-audit. Retryable per the document, but only as a new draw
+    (another seed), so the adapter retries it itself rather than the HTTP layer; only successful calls are
+    billed, so a retry cannot charge twice. Turned into a ``ContentRejectedError`` when it stops retrying, so
+    it never leaves this module."""
 
     kind = FailureKind.CONTENT_REJECTED
 
@@ -101,26 +109,36 @@ class VisualProvider:
         return f"VisualProvider(url={self._url!r}, region={self._region!r})"
 
     async def generate(self, plan: Plan) -> AsyncIterator[ProviderItem]:
-        """Yield the one image, then its usage.
+        """Yield the one image, then its usage. A generated image refused by the post-audit (50511) is drawn
+        again with a fresh seed, unless the caller pinned the seed (the same seed would be refused again).
 
         Raises:
             ContentRejectedError: moderation refused the prompt or the output.
             ProviderError: authentication, rate limits after retries, outages, unreadable answers.
         """
         body = build_body(plan)
-        random_seed = body["seed"] == -1
-        classify = partial(classify_response, retry_output_refusal=random_seed)
-        try:
-            response = await self._http.send("POST", self._url, provider=self.name, classify=classify,
-                                             json=body, headers=self._sign)
-        except OutputRefusedError as exc:
-            hint = "rephrase the prompt" + ("" if random_seed else " or try another seed")
-            raise ContentRejectedError(f"{TITLE}: the generated image failed moderation (code 50511); {hint}",
-                                       provider=self.name, code="50511", request_id=exc.request_id) from None
+        pinned = plan.request.seed is not None and plan.request.seed >= 0
+        response = await self._send_drawing_again(body, pinned=pinned)
         url, b64 = parse_image(response, want_url=body["return_url"])
         yield ImagePayload(index=0, url=url, b64=b64, size=f"{body['width']}x{body['height']}",
-                           seed=None if random_seed else body["seed"])
+                           seed=None if body["seed"] == -1 else body["seed"])
         yield Usage(generated_images=1)
+
+    async def _send_drawing_again(self, body: dict[str, Any], *, pinned: bool) -> httpx2.Response:
+        """Send ``body``; after a 50511, send it again with a fresh seed (``body`` is updated), as often as the
+        HTTP retry budget allows."""
+        draws = 1 + (0 if pinned else self._http.retry.max_retries)
+        for draw in range(1, draws + 1):
+            try:
+                return await self._http.send("POST", self._url, provider=self.name, classify=classify_response,
+                                             json=body, headers=self._sign)
+            except OutputRefusedError as exc:
+                if draw == draws:
+                    raise _output_refused(exc, pinned=pinned, seed=body["seed"], draws=draws) from None
+                # -1 stays -1 (the service draws anew); a seed we chose is replaced by another.
+                body["seed"] = -1 if body["seed"] == -1 else secrets.randbelow(SEED_MAX)
+                log.info("visual: output refused (50511); drawing again (%d/%d)", draw + 1, draws)
+        raise AssertionError("unreachable")
 
     def _sign(self, body: bytes) -> dict[str, str]:
         """Headers for one attempt: signed now, so a retry after a long back-off is not a stale X-Date."""
@@ -131,23 +149,45 @@ class VisualProvider:
         return {**headers, **signed}
 
 
+def _output_refused(error: OutputRefusedError, *, pinned: bool, seed: int, draws: int) -> ContentRejectedError:
+    if pinned:
+        why = (f"the seed {seed} was pinned, so it was not drawn again with another (the same seed would be "
+               "refused again); rephrase the prompt or try another seed")
+    else:
+        why = f"{draws} draws with different seeds were refused; rephrase the prompt"
+    return ContentRejectedError(f"{TITLE}: the generated image failed moderation (code 50511); {why}",
+                                provider="visual", code="50511", request_id=error.request_id)
+
+
 def build_body(plan: Plan) -> dict[str, Any]:
     """The CVProcess JSON body for ``plan``; every default the service has is sent explicitly."""
     scale_default = plan.model.guidance[2] if plan.model.guidance else DEFAULT_SCALE
     return {
         "req_key": plan.model.wire_name or REQ_KEY,
         "prompt": plan.request.prompt,
-        "use_pre_llm": False,
+        "use_pre_llm": plan.request.prompt_mode == "expand",
         "seed": -1 if plan.seed is None else plan.seed,
         "scale": plan.guidance if plan.guidance is not None else scale_default,
         "width": plan.size.width or DEFAULT_SIDE,
         "height": plan.size.height or DEFAULT_SIDE,
         "return_url": plan.request.response_format == "url",
-        "logo_info": {"add_logo": plan.request.watermark, "position": 0, "language": 0, "opacity": 0.3},
+        "logo_info": logo_info(plan),
     }
 
 
-def classify_response(response: httpx2.Response, *, retry_output_refusal: bool = True) -> SeedreamError | None:
+def logo_info(plan: Plan) -> dict[str, Any]:
+    """The document's ``logo_info``: the visible mark on or off, placed and worded as the request says."""
+    logo = plan.request.logo
+    info: dict[str, Any] = {"add_logo": plan.request.watermark, "position": 0, "language": 0, "opacity": 0.3}
+    if logo is not None:
+        info.update(position=LOGO_POSITIONS[logo.position], language=LOGO_LANGUAGES[logo.language],
+                    opacity=logo.opacity)
+        if logo.text:
+            info["logo_text_content"] = logo.text
+    return info
+
+
+def classify_response(response: httpx2.Response) -> SeedreamError | None:
     """The error a CVProcess answer means, or ``None`` for a success (``code`` 10000)."""
     body = _json_object(response)
     if body is None:
@@ -161,18 +201,17 @@ def classify_response(response: httpx2.Response, *, retry_output_refusal: bool =
         return None
     if code is None:
         return _unreadable(response)
-    return _business_error(response, code, request_id, str(body.get("message") or ""), retry_output_refusal)
+    return _business_error(response, code, request_id, str(body.get("message") or ""))
 
 
-def _business_error(response: httpx2.Response, code: int, request_id: str | None, message: str,
-                    retry_output_refusal: bool) -> SeedreamError:
+def _business_error(response: httpx2.Response, code: int, request_id: str | None, message: str) -> SeedreamError:
     status = response.status_code
     common: dict[str, Any] = {"provider": "visual", "status": status, "code": str(code), "request_id": request_id}
     if code in _CONTENT_CODES:
         return ContentRejectedError(f"{TITLE} {_CONTENT_CODES[code]} (code {code})", **common)
     if code == 50511:
         return OutputRefusedError(f"{TITLE}: the generated image failed moderation (code 50511)",
-                                  retryable=retry_output_refusal, **common)
+                                  retryable=False, **common)
     if code in _RATE_CODES:
         return rate_limited("visual", response, f"{TITLE} {_RATE_CODES[code]} (code {code}); try again shortly",
                             code=str(code), request_id=request_id)
@@ -283,7 +322,8 @@ MODELS: tuple[ModelSpec, ...] = (
               SizeRules(tier_table({"1.3K": VISUAL_13K}), "1328x1328", send_tier=False, min_side=512, max_side=2048,
                         min_pixels=512 * 512, max_pixels=2048 * 2048),
               aliases=MODEL_ALIASES["seedream-3.0"] + (REQ_KEY,), seed=True, guidance=(1.0, 10.0, 2.5),
-              notes="one image per call"),
+              prompt_modes=("expand",), logo=True,
+              notes="one image per call; prompt_mode expand = use_pre_llm (for short prompts); logo options"),
 )
 
 #: The secret the sandbox's Visual route verifies signatures with.

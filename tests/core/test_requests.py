@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.catalog import MODELS, find_model
+from core.catalog import CATALOG, MODELS, Catalog, find_model
 from core.errors import InvalidRequestError
+from core.providers import BUILTIN_SPECS
 from core.references import ReferencePolicy
 from core.requests import GenerateRequest, plan_request
 
@@ -21,13 +22,13 @@ def png_bytes(width: int, height: int, fmt: str = "PNG") -> bytes:
     return out.getvalue()
 
 
-async def plan(**fields):
-    return await plan_request(GenerateRequest.create(**fields), default_provider="sandbox")
+async def plan(catalog: Catalog = CATALOG, **fields):
+    return await plan_request(GenerateRequest.create(**fields), default_provider="sandbox", catalog=catalog)
 
 
-async def refused(field: str, **fields) -> InvalidRequestError:
+async def refused(field: str, catalog: Catalog = CATALOG, **fields) -> InvalidRequestError:
     with pytest.raises(InvalidRequestError) as info:
-        await plan(**fields)
+        await plan(catalog, **fields)
     assert info.value.field == field, info.value.message
     assert "Allowed:" in info.value.message
     return info.value
@@ -38,9 +39,12 @@ async def test_exact_dimensions_within_the_models_pixel_range_are_sent_as_given(
     assert (p.size.width, p.size.height, p.model.key) == (2048, 2048, "seedream-4.0")
 
 
-async def test_an_aspect_ratio_maps_to_the_recommended_size_of_the_default_tier():
+async def test_an_aspect_ratio_maps_to_the_ark_documents_recommended_size_of_the_default_tier():
     p = await plan(prompt="fox", size="16:9")
-    assert (p.size.tier, p.size.wxh) == ("2K", "2848x1600")
+    assert (p.size.tier, p.size.wxh) == ("2K", "2560x1440")
+    assert (await plan(prompt="fox", size="21:9")).size.wxh == "3024x1296"
+    # The gateway's own document recommends other 2K sizes for the same model.
+    assert (await plan(prompt="fox", provider="gateway", size="16:9")).size.wxh == "2848x1600"
 
 
 async def test_a_tier_with_an_aspect_ratio_maps_to_that_tiers_recommended_size():
@@ -53,10 +57,17 @@ async def test_a_bare_tier_is_sent_as_a_tier_so_the_model_picks_the_aspect_ratio
     assert (p.size.tier, p.size.wxh) == ("1K", None)
 
 
-async def test_seedream_3_turns_a_tier_into_exact_dimensions_because_it_takes_no_tiers():
-    p = await plan(prompt="fox", model="seedream-3.0", size="4:3")
-    assert p.size.wxh == "1152x864"
+@pytest.mark.parametrize("ratio, wxh", [("1:1", "1024x1024"), ("4:3", "1024x768"), ("3:4", "768x1024"),
+                                        ("16:9", "1024x576"), ("9:16", "576x1024"), ("3:2", "768x512"),
+                                        ("2:3", "512x768")])
+async def test_seedream_3_maps_aspect_ratios_to_the_sizes_its_document_lists(ratio, wxh):
+    assert (await plan(prompt="fox", model="seedream-3.0", size=ratio)).size.wxh == wxh
     assert (await plan(prompt="fox", model="3.0")).size.wxh == "1024x1024"
+
+
+async def test_seedream_3_has_no_21_9_size_and_says_which_ratios_it_has():
+    error = await refused("aspect_ratio", prompt="fox", model="seedream-3.0", size="21:9")
+    assert error.allowed == "1:1/4:3/3:4/16:9/9:16/3:2/2:3"
 
 
 @pytest.mark.parametrize("size, reason", [("100x100", "10,000 pixels"), ("8192x8192", "pixels"),
@@ -103,16 +114,35 @@ async def test_seed_and_guidance_ranges_are_enforced():
     await refused("guidance", prompt="fox", model="seedream-3.0", guidance=10.5)
 
 
-async def test_a_series_is_a_ceiling_of_fifteen_including_references(tmp_path: Path):
+async def test_a_series_is_a_ceiling_of_fifteen_and_references_clamp_it_with_a_note(tmp_path: Path):
     await refused("series", prompt="fox", series=16)
     error = await refused("series", prompt="fox", model="seedream-5.0-pro", series=2)
     assert "seedream-4.0" in error.allowed
     ref = tmp_path / "ref.png"
     ref.write_bytes(png_bytes(64, 64))
-    error = await refused("series", prompt="fox", series=14, images=(str(ref), str(ref)))
-    assert "1–13" in error.allowed
-    assert (await plan(prompt="fox", series=13, images=(str(ref), str(ref)))).images == 13
+    clamped = await plan(prompt="fox", series=15, images=(str(ref),) * 4)
+    assert (clamped.series, clamped.images) == (11, 11)
+    (note,) = clamped.notes
+    assert "up to 11" in note and "instead of up to 15" in note and "references + images ≤ 15" in note
+    assert clamped.parameters()["notes"] == [note]
+    roomy = await plan(prompt="fox", series=13, images=(str(ref), str(ref)))
+    assert (roomy.images, roomy.notes) == (13, ())
     await refused("series", prompt="fox", series=2, count=2)
+
+
+async def test_a_series_with_no_room_left_is_one_image_and_says_so(tmp_path: Path):
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(64, 64))
+    p = await plan(prompt="fox", model="seedream-4.5", series=5, images=(str(ref),) * 14)
+    assert (p.series, p.images) == (0, 1) and "a single image" in p.notes[0]
+
+
+async def test_seedream_4_takes_at_most_ten_references(tmp_path: Path):
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes(64, 64))
+    error = await refused("images", prompt="fox", images=(str(ref),) * 11)
+    assert error.allowed == "0–10 reference images for seedream-4.0"
+    assert len((await plan(prompt="fox", images=(str(ref),) * 10)).references) == 10
 
 
 async def test_count_is_up_to_fifteen_independent_images_on_every_model():
@@ -188,8 +218,32 @@ async def test_data_uris_and_urls_are_accepted_and_other_schemes_refused():
 async def test_chanjing_takes_references_only_by_url(tmp_path: Path):
     ref = tmp_path / "ref.png"
     ref.write_bytes(png_bytes(64, 64))
-    error = await refused("images[0]", prompt="fox", provider="chanjing", images=(str(ref),))
+    error = await refused("images[0]", UNDOCUMENTED, prompt="fox", provider="chanjing", model="seedream-4.0",
+                          images=(str(ref),))
     assert "URL" in error.allowed
+
+
+UNDOCUMENTED = Catalog(BUILTIN_SPECS, options={"chanjing": {"undocumented_models": True}})
+
+
+async def test_chanjing_defaults_to_the_one_model_its_document_names():
+    p = await plan(prompt="fox", provider="chanjing")
+    assert (p.model.key, p.model.wire_name, p.notes) == ("seedream-3.0", "doubao-seedream-3.0-t2i", ())
+
+
+@pytest.mark.parametrize("model", ["seedream-4.0", "4.5", "doubao-seedream-4.0"])
+async def test_chanjings_undocumented_model_codes_are_refused_unless_opted_in(model):
+    error = await refused("model", prompt="fox", provider="chanjing", model=model)
+    assert "SEEDREAM_CHANJING_UNDOCUMENTED_MODELS=true" in error.allowed and "seedream-3.0" in error.allowed
+    opted = await plan(UNDOCUMENTED, prompt="fox", provider="chanjing", model=model)
+    assert opted.model.wire_name.startswith("doubao-seedream-4")
+    (note,) = opted.notes
+    assert "not in Chanjing's document" in note
+
+
+async def test_an_edit_on_chanjing_without_the_opt_in_says_the_documented_model_takes_no_references():
+    error = await refused("images", prompt="fox", provider="chanjing", images=("https://example.com/a.png",))
+    assert "text-to-image only" in error.allowed
 
 
 async def test_local_references_outside_the_allowed_roots_are_refused_even_through_symlinks(tmp_path: Path):

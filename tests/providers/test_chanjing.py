@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from core.catalog import find_model
+from core.catalog import CATALOG, Catalog, find_model
 from core.emulator import EmulatorConfig, EmulatorState, Fault, create_app
 from core.emulator.chanjing import ChanjingBackend
 from core.errors import (
@@ -25,11 +25,11 @@ from core.errors import (
     ProviderError,
     ProviderQuotaError,
     ProviderResponseError,
-    ProviderTimeoutError,
     RateLimitedError,
 )
 from core.http import HttpClient
-from core.providers.base import ImagePayload, ProviderItem, StatusUpdate
+from core.providers import BUILTIN_SPECS
+from core.providers.base import ImagePayload, ProviderItem, StatusUpdate, TaskPending, TaskStarted
 from core.providers.chanjing import ChanjingProvider
 from core.requests import GenerateRequest, Plan, plan_request
 from core.results import ImageFailure, Usage
@@ -100,10 +100,16 @@ async def chanjing(*, turns: tuple[int, ...] = (3,), **config: Any) -> AsyncIter
         await http.aclose()
 
 
+#: The catalog of a user who opted in to Chanjing's undocumented model codes (4.0 / 4.5, which take references).
+UNDOCUMENTED = Catalog(BUILTIN_SPECS, options={"chanjing": {"undocumented_models": True}})
+
+
 async def make_plan(prompt: str = "a lighthouse at dusk", **fields: Any) -> Plan:
-    request = dict(prompt=prompt, provider="chanjing", model="seedream-4.0", size="2K", aspect_ratio="16:9",
-                   count=2) | fields
-    return await plan_request(GenerateRequest.create(**request), default_provider="chanjing")
+    request = dict(prompt=prompt, provider="chanjing", size="2K", aspect_ratio="16:9", count=2) | fields
+    catalog = UNDOCUMENTED if request.get("images") else CATALOG
+    if request.get("images"):
+        request.setdefault("model", "seedream-4.0")
+    return await plan_request(GenerateRequest.create(**request), default_provider="chanjing", catalog=catalog)
 
 
 async def collect(provider: ChanjingProvider, plan: Plan) -> list[ProviderItem]:
@@ -128,7 +134,7 @@ async def test_a_task_is_polled_through_queued_and_generating_to_success_with_ev
         assert [Image.open(io.BytesIO(f.data)).size for f in served] == [(2848, 1600), (2848, 1600)]
         (task,) = h.backend.tasks.values()
         assert task.params | {"ref_prompt": "-"} == {
-            "model_code": "doubao-seedream-4.0", "ref_prompt": "-", "aspect_ratio": "16:9", "clarity": 2048,
+            "model_code": "doubao-seedream-3.0-t2i", "ref_prompt": "-", "aspect_ratio": "16:9", "clarity": 2048,
             "number_of_images": 2, "ref_img_url": []}
         assert h.state.requests["chanjing"] == 1
 
@@ -192,20 +198,52 @@ async def test_a_partly_moderated_group_reports_the_missing_image_as_content_rej
         assert (failure.index, failure.kind) == (2, "content_rejected")
 
 
-async def test_a_stuck_task_times_out_at_the_deadline_without_being_submitted_again() -> None:
+async def test_a_stuck_task_is_handed_back_as_pending_at_the_deadline_without_being_submitted_again() -> None:
     async with chanjing() as h:
         h.state.hold = asyncio.Event()
         start = h.time.now
-        with pytest.raises(ProviderTimeoutError) as caught:
-            await collect(h.provider(deadline=60.0), await make_plan())
+        items = await collect(h.provider(deadline=60.0), await make_plan())
 
         (task_id,) = h.backend.tasks
-        assert task_id in caught.value.message and "may still finish" in caught.value.message
-        assert caught.value.request_id == task_id
-        assert "Generating" in caught.value.message
+        assert items[0] == TaskStarted(task_id, index=0, images=2)
+        pending = items[-1]
+        assert isinstance(pending, TaskPending) and pending.task_id == task_id
+        assert task_id in pending.message and "still runs at Chanjing" in pending.message
+        assert "Generating" in pending.message
+        assert not any(isinstance(i, ImagePayload | ImageFailure | Usage) for i in items)
         assert h.state.requests["chanjing"] == 1
         assert h.time.now - start == pytest.approx(60.0, abs=0.01)
         assert max(h.time.sleeps) <= 10.0
+
+
+async def test_a_pending_task_is_resumed_by_polling_it_at_once_and_yields_its_images() -> None:
+    async with chanjing() as h:
+        h.state.hold = asyncio.Event()
+        provider = h.provider(deadline=60.0)
+        await collect(provider, await make_plan(count=3))
+        (task_id,) = h.backend.tasks
+        queries = h.state.requests["chanjing.query"]
+
+        h.state.hold.set()
+        sleeps = len(h.time.sleeps)
+        items = [item async for item in provider.resume(task_id, images=3)]
+
+        assert [i.index for i in items if isinstance(i, ImagePayload)] == [0, 1, 2]
+        assert items[-1] == Usage(generated_images=3)
+        assert h.state.requests["chanjing.query"] == queries + 1 and len(h.time.sleeps) == sleeps
+        assert h.state.requests["chanjing"] == 1  # never submitted again
+
+
+async def test_a_resumed_task_that_still_does_not_finish_is_pending_again() -> None:
+    async with chanjing() as h:
+        h.state.hold = asyncio.Event()
+        provider = h.provider(deadline=30.0)
+        await collect(provider, await make_plan())
+        (task_id,) = h.backend.tasks
+
+        items = [item async for item in provider.resume(task_id, images=2)]
+
+        assert isinstance(items[-1], TaskPending) and items[-1].task_id == task_id
 
 
 async def test_a_poll_hit_by_an_internal_error_is_retried_because_polling_is_idempotent() -> None:
