@@ -17,7 +17,7 @@ def _tier(*sizes: str) -> Mapping[str, Dims]:
     return MappingProxyType(dict(zip(RATIOS, pairs, strict=True)))  # type: ignore[arg-type]
 
 
-# Recommended WxH per tier and aspect ratio (providers.md §1.2 "common values").
+# Recommended WxH per tier and aspect ratio (providers.md §1.2 "common values"; the gateway document's table).
 _1K = _tier("1024x1024", "1152x864", "864x1152", "1280x720", "720x1280", "1248x832", "832x1248", "1512x648")
 _2K = _tier("2048x2048", "2304x1728", "1728x2304", "2848x1600", "1600x2848", "2496x1664", "1664x2496",
             "3136x1344")
@@ -25,13 +25,16 @@ _3K = _tier("3072x3072", "3456x2592", "2592x3456", "4096x2304", "2304x4096", "37
             "4704x2016")
 _4K = _tier("4096x4096", "4704x3520", "3520x4704", "5504x3040", "3040x5504", "4992x3328", "3328x4992",
             "6240x2656")
+# Seedream 4.0's 2K sizes as the Ark images document recommends them (its other tiers: providers.md).
+_40_2K = _tier("2048x2048", "2304x1728", "1728x2304", "2560x1440", "1440x2560", "2496x1664", "1664x2496",
+               "3024x1296")
 _PRO_1K = _tier("1024x1024", "1152x864", "864x1152", "1424x800", "800x1424", "1248x832", "832x1248", "1568x672")
 _PRO_15K = _tier("1536x1536", "1728x1296", "1296x1728", "2048x1152", "1152x2048", "1872x1248", "1248x1872",
                  "2352x1008")
 _PRO_2K = _tier("2048x2048", "2368x1776", "1776x2368", "2816x1584", "1584x2816", "2496x1664", "1664x2496",
                 "3136x1344")
 
-MAX_GROUP_TOTAL = 15  # reference images + generated images in one request
+MAX_GROUP_TOTAL = 15  # reference images + generated images in one request (fewer are made, nothing refused)
 MAX_IMAGES_RANGE = (1, 15)
 SEED_RANGE = (-1, 2_147_483_647)
 
@@ -87,9 +90,14 @@ MODELS: tuple[ArkModel, ...] = (
              web_search=True, plan=True, v5=True),
     ArkModel("doubao-seedream-4-5-251128", MappingProxyType({"2K": _2K, "4K": _4K}), **_BIG, max_refs=14,
              group=True, stream=True, prompt_modes=("standard",)),
-    ArkModel("doubao-seedream-4-0-250828", MappingProxyType({"1K": _1K, "2K": _2K, "4K": _4K}),
-             min_pixels=921_600, max_pixels=16_777_216, max_refs=14, group=True, stream=True,
+    # The Ark images document: "最多支持传入 10 张参考图", 2K's recommended sizes, 2048x2048 by default.
+    ArkModel("doubao-seedream-4-0-250828", MappingProxyType({"1K": _1K, "2K": _40_2K, "4K": _4K}),
+             min_pixels=921_600, max_pixels=16_777_216, max_refs=10, group=True, stream=True,
              prompt_modes=("standard", "fast")),
+    # The Seedream 3.0 document lists eleven sizes (1024x1024 the default); the emulator also takes other WxH
+    # from 512x512 to 2048x2048 (providers.md). guidance_scale [1, 10] as the images document (the 3.0 summary
+    # says 1-20, default 7.5: the emulator's assumption is the images document). The answer has no data[].size
+    # (neither document shows one for 3.0); its usage has the images document's three fields.
     ArkModel("doubao-seedream-3-0-t2i-250415", MappingProxyType({}), min_pixels=512 * 512,
              max_pixels=2048 * 2048, default_size="1024x1024", guidance=(1.0, 10.0), reports_size=False),
     ArkModel("doubao-seededit-3-0-i2i-250628", MappingProxyType({}), default_size="adaptive", adaptive_size=True,

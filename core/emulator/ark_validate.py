@@ -225,7 +225,8 @@ def _check_pixels(width: int, height: int, model: ArkModel) -> None:
 def _count(body: dict[str, object], model: ArkModel, prompt: str, n_refs: int) -> int:
     """How many images the request makes. In group mode the real model decides; here, deterministically, the
     number the prompt names ("4 images", "组图 4") capped by ``max_images``, else ``max_images`` itself
-    (default: 15 minus the references)."""
+    (default: 15). Either way at most 15 minus the references: the document says references + generated
+    images ≤ 15, as a limit on what is made, not as a reason to refuse."""
     mode = _require(body, "sequential_image_generation", str, "auto or disabled")
     if mode not in (None, "auto", "disabled"):
         raise invalid("sequential_image_generation", "sequential_image_generation must be auto or disabled")
@@ -234,14 +235,11 @@ def _count(body: dict[str, object], model: ArkModel, prompt: str, n_refs: int) -
         raise invalid("sequential_image_generation",
                       f"sequential image generation is not supported by the model {model.model_id}")
     max_images = _max_images(options)
-    if max_images is not None and n_refs + max_images > MAX_GROUP_TOTAL:
-        raise invalid("sequential_image_generation_options.max_images",
-                      f"the number of input images plus max_images must be at most {MAX_GROUP_TOTAL}")
     if mode != "auto":
         return 1
-    ceiling = max_images if max_images is not None else MAX_GROUP_TOTAL - n_refs
+    ceiling = min(max_images if max_images is not None else MAX_IMAGES_RANGE[1], MAX_GROUP_TOTAL - n_refs)
     asked = count_from_prompt(prompt)
-    return min(ceiling, asked) if asked else ceiling
+    return max(1, min(ceiling, asked) if asked else ceiling)
 
 
 def _max_images(options: object) -> int | None:

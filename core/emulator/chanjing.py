@@ -13,7 +13,8 @@ Behaviour worth knowing in tests:
   10401 (emulator choice: providers.md only says 10401 also means "invalid"). Wrong credentials get 40000.
 - Lifecycle, advanced by each query: ``Queued`` for ``chanjing_queued_polls`` polls, ``Generating`` for
   ``chanjing_generating_polls`` polls, then ``Success`` / ``Error`` / ``Fail``. While ``state.hold`` is an
-  unset Event the task stays ``Generating`` (a stuck task).
+  unset Event the task stays ``Generating`` (a task that outlives a client's deadline); once it is set, the
+  next query finishes the task (a task that finishes later, for a client resuming it).
 - Outcomes: a blocked word → ``Error`` with an audit ``err_msg`` and no images; ``[refuse:N]`` →
   ``Error`` with every image but N (Chanjing does not say which one failed); ``[fail:N]`` → ``Fail``
   with images 0..N-1.
@@ -34,7 +35,6 @@ import asyncio
 import json
 import re
 import secrets
-import unicodedata
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -49,12 +49,17 @@ from starlette.types import Receive, Scope, Send
 from core.emulator.images import render_image
 from core.emulator.state import EmulatorState, Fault
 
+# Emoji: the astral emoji blocks (emoticons, pictographs, transport, flags …) and anything drawn as emoji
+# (U+FE0F, as in ❤️ or ©️). The Chanjing document is silent on prompt characters; providers.md reports 50000
+# for emoji. Other symbols ("45°", "©", "★") pass.
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\uFE0F]")
 MESSAGES = {0: "success", 400: "传入参数格式错误", 10400: "AccessToken 验证失败", 10401: "AccessToken 已过期",
             40000: "参数错误", 40001: "超出 QPS 限制", 50000: "系统内部错误"}
-#: model_code → whether it takes ref_img_url
+#: model_code → whether it takes ref_img_url. The document fixes model_code to doubao-seedream-3.0-t2i (no
+#: ref_img_url); the emulator also serves the 4.0 / 4.5 codes providers.md reports seen in use (with references).
 MODELS = {"doubao-seedream-3.0-t2i": False, "doubao-seedream-4.0": True, "doubao-seedream-4.5": True}
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "16:9", "9:16")
-_SIZES = {  # clarity → aspect ratio → (w, h), the documented common values (providers.md §1.2)
+_SIZES = {  # clarity → aspect ratio → (w, h): the document gives no pixels; providers.md §1.2's common values
     1024: ((1024, 1024), (1152, 864), (864, 1152), (1280, 720), (720, 1280)),
     2048: ((2048, 2048), (2304, 1728), (1728, 2304), (2848, 1600), (1600, 2848)),
     4096: ((4096, 4096), (4704, 3520), (3520, 4704), (5504, 3040), (3040, 5504)),
@@ -313,7 +318,7 @@ def validate_submit(body: dict[str, Any]) -> dict[str, Any]:
         raise _Refusal(40000, f"{model} 不支持 ref_img_url 参考图")
     if not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in refs):
         raise _Refusal(40000, "ref_img_url 须为图片 URL")
-    if any(unicodedata.category(c) == "So" or ord(c) > 0xFFFF for c in body["ref_prompt"]):
+    if _EMOJI.search(body["ref_prompt"]):
         raise _Refusal(50000)  # the real service fails on emoji with its generic internal error
     return {"model_code": model, "ref_prompt": body["ref_prompt"], "aspect_ratio": ratio, "clarity": clarity,
             "number_of_images": body["number_of_images"], "ref_img_url": list(refs)}

@@ -170,6 +170,9 @@ def _validate_logo(logo: Any) -> str | None:
         return "logo_info.position must be 0-3 and logo_info.language 0-1"
     if not _is_number(opacity) or not 0 <= opacity <= 1:
         return "logo_info.opacity must be in [0, 1]"
+    # The document gives no length limit for the custom text (nor for the prompt): any string is taken.
+    if not isinstance(logo.get("logo_text_content", ""), str):
+        return "logo_info.logo_text_content must be a string"
     return None
 
 

@@ -141,6 +141,22 @@ async def test_an_invalid_submit_is_refused_with_the_real_code(changes: dict[str
         assert c.state.requests["chanjing"] == 1
 
 
+@pytest.mark.parametrize("prompt", ["45° angle, © 2026", "★ a star ☀ and a sun", "罕见字 𠀀 and ™ ®"])
+async def test_ordinary_symbols_are_no_reason_to_refuse_a_prompt(prompt: str) -> None:
+    async with emulator() as c:
+        body = await c.submit(await c.login(), ref_prompt=prompt)
+
+        assert body["code"] == 0
+
+
+@pytest.mark.parametrize("prompt", ["a red heart ❤️", "a flag 🇨🇳", "a rocket 🚀 launch"])
+async def test_emoji_in_the_prompt_get_the_services_internal_error(prompt: str) -> None:
+    async with emulator() as c:
+        body = await c.submit(await c.login(), ref_prompt=prompt)
+
+        assert (body["code"], body["msg"]) == (50000, "系统内部错误")
+
+
 async def test_a_body_that_is_not_a_json_object_is_a_format_error() -> None:
     async with emulator() as c:
         token = await c.login()
