@@ -64,9 +64,11 @@ def sent_body(network, provider: str) -> dict:  # type: ignore[no-untyped-def]
                                              ("chanjing", "ref_img_url")])
 async def test_a_reference_url_goes_to_the_provider_untouched_and_is_never_fetched_by_us(
         provider: str, field: str, tmp_path: Path, server: Emulator):
-    async with rig(tmp_path, server) as r:
+    # Chanjing's documented model takes no references: its undocumented 4.0 code does, once opted in.
+    opt_in = {"chanjing_undocumented_models": True} if provider == "chanjing" else {}
+    async with rig(tmp_path, server, settings=lambda base: opt_in) as r:
         request = GenerateRequest.create(prompt="make it night", provider=provider, images=(USER_URL,),
-                                         size="1K")
+                                         size="1K", model="seedream-4.0")
         generation = await r.service.generate(request, requester=ME)
     assert generation.status is JobStatus.SUCCEEDED, generation.error
     body = sent_body(r.network, provider)
