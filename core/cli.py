@@ -19,9 +19,11 @@ from core.factory import open_service
 from core.jobs import Requester
 from core.requests import GenerateRequest
 from core.results import Generation, JobStatus
+from core.service import ImageService
 from core.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_PENDING = 4  # the provider's task outlived the wait: `seedream jobs ID` picks it up
 ADAPTER_SCRIPTS = {"mcp": "seedream-mcp", "bot": "seedream-bot", "bundle": "seedream-bundle"}
 
 
@@ -89,7 +91,8 @@ def _generation_options(parser: argparse.ArgumentParser, *, with_images: bool = 
     parser.add_argument("--model", help="model name or alias (see `seedream models`)")
     parser.add_argument("--size", help="a tier (2K), WxH (2048x2048) or an aspect ratio (16:9)")
     parser.add_argument("--aspect-ratio", help="with a tier: e.g. --size 2K --aspect-ratio 16:9")
-    parser.add_argument("--count", type=int, default=1, help="images (a ceiling in Ark group mode)")
+    parser.add_argument("--count", type=int, default=1, help="independent images (one request each)")
+    parser.add_argument("--series", type=int, help="up to N related images in one group request")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--guidance", type=float)
     parser.add_argument("--watermark", action="store_true", help="add the provider's 'AI generated' mark")
@@ -100,6 +103,26 @@ def _generation_options(parser: argparse.ArgumentParser, *, with_images: bool = 
         parser.add_argument("--image", action="append", default=[], metavar="REF", help="reference image")
     parser.add_argument("--out", type=Path, help="output directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _provider_options(parser)
+
+
+def _provider_options(parser: argparse.ArgumentParser) -> None:
+    """The documented options only some providers have (the request model names which take them)."""
+    parser.add_argument("--prompt-mode", choices=["standard", "fast", "expand"],
+                        help="let the provider rewrite the prompt: Ark's optimisation (standard/fast), "
+                             "Visual's expansion for short prompts (expand)")
+    parser.add_argument("--logo-position", choices=["bottom-right", "bottom-left", "top-left", "top-right"],
+                        help="where the watermark goes (Visual; with --watermark)")
+    parser.add_argument("--logo-language", choices=["zh", "en"], help="the watermark's words (Visual)")
+    parser.add_argument("--logo-opacity", type=float, help="0-1, default 0.3 (Visual)")
+    parser.add_argument("--logo-text", help="your own watermark text (Visual)")
+
+
+def _provider_fields(args: argparse.Namespace) -> dict[str, Any]:
+    logo = {"position": args.logo_position, "language": args.logo_language, "opacity": args.logo_opacity,
+            "text": args.logo_text}
+    logo = {key: value for key, value in logo.items() if value is not None}
+    return {"series": args.series, "prompt_mode": args.prompt_mode, "logo": logo or None}
 
 
 def _run_generate(args: argparse.Namespace) -> int:
@@ -109,7 +132,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         prompt=args.prompt, provider=args.provider, model=args.model, size=args.size,
         aspect_ratio=args.aspect_ratio, count=args.count, seed=args.seed, guidance=args.guidance,
         watermark=args.watermark, output_format=args.output_format, images=tuple(images),
-        response_format="b64_json" if args.b64 else "url", stream=False if args.no_stream else None)
+        response_format="b64_json" if args.b64 else "url", stream=False if args.no_stream else None,
+        **_provider_fields(args))
     overrides: dict[str, Any] = {"output_dir": args.out.absolute()} if args.out else {}
     settings = Settings(**overrides)
     generation = asyncio.run(_generate(settings, request, show_progress=not args.json and sys.stderr.isatty()))
@@ -117,7 +141,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         print(json.dumps(cli_json(generation), ensure_ascii=False))
     else:
         _print_summary(generation)
-    return {JobStatus.SUCCEEDED: EXIT_OK, JobStatus.PARTIAL: EXIT_PARTIAL}.get(generation.status, EXIT_FAILED)
+    exits = {JobStatus.SUCCEEDED: EXIT_OK, JobStatus.PARTIAL: EXIT_PARTIAL, JobStatus.RUNNING: EXIT_PENDING}
+    return exits.get(generation.status, EXIT_FAILED)
 
 
 async def _generate(settings: Settings, request: GenerateRequest, *, show_progress: bool) -> Generation:
@@ -163,6 +188,7 @@ def cli_json(generation: Generation) -> dict[str, Any]:
         "failures": [f.to_dict() for f in generation.failures],
         "usage": generation.usage.to_dict(),
         "error": generation.error,
+        "notes": generation.notes,
     }
 
 
@@ -173,6 +199,8 @@ def _print_summary(generation: Generation) -> None:
         print(f"image {failure.index} failed: {failure.message}", file=sys.stderr)
     if generation.error:
         print(f"seedream: {generation.error}", file=sys.stderr)
+    for note in generation.notes:
+        print(f"seedream: note: {note}", file=sys.stderr)
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -205,6 +233,7 @@ def _run_jobs(args: argparse.Namespace) -> int:
     async def load() -> Any:
         async with open_service(Settings()) as service:
             if args.job_id:
+                await _resume(service, args.job_id)
                 return (await service.get_job(args.job_id)).to_generation().to_dict()
             return [j.to_generation().to_dict() for j in await service.list_jobs(limit=args.limit)]
 
@@ -216,6 +245,18 @@ def _run_jobs(args: argparse.Namespace) -> int:
             print(f"{job['id']}  {job['status']:<11} {job['provider']:<9} {job['model']:<18} "
                   f"{len(job['images'])} image(s)  {job['prompt'][:60]}")
     return EXIT_OK
+
+
+async def _resume(service: ImageService, job_id: str) -> None:
+    """A job whose provider task outlived its run is polled again (and saved) before it is shown."""
+    handle = await service.resume_job(job_id, on_event=_progress_printer() if sys.stderr.isatty() else _quiet)
+    if handle is None:
+        return
+    print(f"seedream: job {job_id} waits on its provider's task; checking on it…", file=sys.stderr)
+    generation = await handle.wait()
+    if not generation.status.finished:
+        for note in generation.notes[-1:]:
+            print(f"seedream: note: {note}", file=sys.stderr)
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
