@@ -144,6 +144,7 @@ def job_text(
         lines.append(HINTS["content_rejected"])
     if generation.error and not pending:
         lines.append(f"Error: {with_hint(generation.error, generation.error_kind)}")
+    lines += [f"Note: {note}" for note in generation.notes]
     return "\n".join(lines)
 
 

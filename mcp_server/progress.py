@@ -22,10 +22,11 @@ ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class JobWatch:
-    """A job this server started, fanning its events out to whichever tool calls are waiting for it."""
+    """A job this server started (or resumed), fanning its events out to whichever tool calls wait for it."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan | None = None) -> None:
         self.plan = plan
+        self.images = plan.images if plan is not None else 1  # a resumed job: set from its handle
         self.handle: JobHandle | None = None
         self._listeners: list[EventSink] = []
 
@@ -56,10 +57,28 @@ class JobWatches:
     ) -> JobHandle:
         """Start the job of ``watch`` (attach listeners first, so no early event is missed)."""
         handle = await service.start(request, requester=requester, on_event=watch.on_event, plan=watch.plan)
+        self._watch(watch, handle)
+        return handle
+
+    async def resume(self, service: ImageService, job_id: str) -> JobWatch | None:
+        """Resume a job whose provider task outlived its run (see ``ImageService.resume_job``) and watch it;
+        ``None`` when there is nothing to resume.
+
+        Raises:
+            SeedreamError: the job's provider cannot be reached from this server.
+        """
+        watch = JobWatch()
+        handle = await service.resume_job(job_id, on_event=watch.on_event)
+        if handle is None:
+            return None
+        watch.images = handle.images
+        self._watch(watch, handle)
+        return watch
+
+    def _watch(self, watch: JobWatch, handle: JobHandle) -> None:
         watch.handle = handle
         self._watches[handle.job_id] = watch
         handle.task.add_done_callback(lambda _task: self._watches.pop(handle.job_id, None))
-        return handle
 
     def get(self, job_id: str) -> JobWatch | None:
         return self._watches.get(job_id)

@@ -15,7 +15,7 @@ from pydantic import Field
 from core.catalog import MODELS, PROVIDERS, RATIOS, SANDBOX_PREFIX, ModelSpec, models_for
 from core.errors import JobNotFoundError, SeedreamError
 from core.jobs import Requester
-from core.requests import MAX_PROMPT_CHARS, SEED_RANGE, GenerateRequest
+from core.requests import MAX_PROMPT_CHARS, SEED_RANGE, GenerateRequest, LogoOptions
 from core.results import Generation
 from mcp_server.content import error_result
 from mcp_server.models import JobList, JobResult, JobSummary, ModelInfo, ModelList
@@ -35,7 +35,6 @@ TIERS: tuple[str, ...] = tuple(
 MAX_COUNT = max(m.max_outputs for m in MODELS)  # also the most independent images (core's MAX_COUNT)
 MAX_REFERENCES = max(m.max_references for m in MODELS)
 
-ModelName = Literal[MODEL_KEYS]  # type: ignore[valid-type]
 ProviderName = Literal[PROVIDER_NAMES]  # type: ignore[valid-type]
 AspectRatio = Literal[RATIOS]  # type: ignore[valid-type]
 
@@ -45,7 +44,22 @@ GENERATES = ToolAnnotations(
 READS = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 Prompt = Annotated[str, Field(description=f"What to draw or change (≤ {MAX_PROMPT_CHARS} chars).")]
-Model = Annotated[ModelName | None, Field(description="Default seedream-4.0; see list_models.")]
+# A string the core validates: the catalog's keys, their aliases and Ark endpoint ids (ep-…) all work.
+Model = Annotated[
+    str | None,
+    Field(
+        max_length=100,
+        description=f"{', '.join(MODEL_KEYS)}, an alias (4.0) or Ark endpoint id (ep-…); Ark default "
+        "seedream-4.0.",
+    ),
+]
+PromptMode = Annotated[
+    Literal["standard", "fast", "expand"] | None,
+    Field(description="Prompt rewriting: standard/fast (Ark 4.0), expand (visual)."),
+]
+Logo = Annotated[
+    LogoOptions | None, Field(description="visual only.")
+]
 Size = Annotated[
     str | None,
     Field(description=f"Tier ({'/'.join(TIERS)}; per model), WxH (2048x2048) or aspect ratio (16:9)."),
@@ -94,6 +108,8 @@ async def generate_image(
     watermark: Watermark = False,
     output_format: OutputFormat = None,
     provider: Provider = None,
+    prompt_mode: PromptMode = None,
+    logo: Logo = None,
 ) -> Annotated[CallToolResult, JobResult]:
     """Generate images with ByteDance Seedream. Saves full-size files; returns their absolute paths, previews
     and metadata. Still running after ~45 s: returns pending=true and a job_id for get_job."""
@@ -111,6 +127,8 @@ async def generate_image(
             watermark=watermark,
             output_format=output_format,
             provider=provider,
+            prompt_mode=prompt_mode,
+            logo=logo,
         ),
     )
 
@@ -129,6 +147,7 @@ async def edit_image(
     watermark: Watermark = False,
     output_format: OutputFormat = None,
     provider: Provider = None,
+    prompt_mode: PromptMode = None,
 ) -> Annotated[CallToolResult, JobResult]:
     """Edit one image, fuse several, or make a series from reference images. Result as generate_image."""
     return await _generate(
@@ -146,6 +165,7 @@ async def edit_image(
             watermark=watermark,
             output_format=output_format,
             provider=provider,
+            prompt_mode=prompt_mode,
         ),
     )
 
@@ -181,11 +201,17 @@ async def get_job(
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)
     watch = state.watches.get(job_id)
-    if watch is not None and watch.handle is not None and not watch.handle.task.done():
+    if not _running(watch) and record.resumable:  # its provider task outlived the run: poll it again
+        try:
+            watch = await state.watches.resume(state.service, job_id)
+        except SeedreamError as exc:
+            return error_result(exc.message, kind=exc.kind, job_id=job_id)
+    if watch is not None and _running(watch):
         done = len(record.images) + len(record.failures)
         generation = await _wait(ctx, state, watch, done=done)
         if generation is not None:
-            return await state.shaper.job(generation, pending=False, previews=previews)
+            pending = not generation.status.finished
+            return await state.shaper.job(generation, pending=pending, previews=previews)
         record = await state.service.get_job(job_id)
     return await state.shaper.job(
         record.to_generation(), pending=not record.status.finished, previews=previews
@@ -232,11 +258,15 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
     if generation is None:
         record = await state.service.get_job(handle.job_id)
         return await state.shaper.job(record.to_generation(), pending=not record.status.finished)
-    return await state.shaper.job(generation, pending=False)
+    return await state.shaper.job(generation, pending=not generation.status.finished)
+
+
+def _running(watch: JobWatch | None) -> bool:
+    return watch is not None and watch.handle is not None and not watch.handle.task.done()
 
 
 async def _wait(ctx: Context, state: AppState, watch: JobWatch, *, done: int) -> Generation | None:
-    reporter = ProgressReporter(ctx.report_progress, images=watch.plan.images, done=done)
+    reporter = ProgressReporter(ctx.report_progress, images=watch.images, done=done)
     with watch.listening(reporter.on_event):
         return await _wait_with(state, watch, reporter)
 

@@ -4,9 +4,10 @@ providers.md §4).
 The gateway authenticates, normalises the model name, checks ``response_format``, fills its own defaults
 (``stream`` false, ``watermark`` **false**, ``size`` 2K — 1024x1024 for 3.0-t2i), drops the fields it
 ignores, rewrites ``n > 1`` into group mode when ``sequential_image_generation`` was not sent, and hands the
-request to the same Ark implementation (``ark.serve_job``). The document names ``stream`` (default false) but
-not its event format: the emulator assumes the gateway relays Ark's SSE (our client never asks for it). Ark's own refusals come back in Ark's envelope
-with ``"type": "upstream_error"``; the gateway's own errors carry OpenAI-style types.
+request to the same Ark implementation (``ark.serve_job``). Ark's own refusals come back in Ark's envelope
+with ``"type": "upstream_error"``; the gateway's own errors carry OpenAI-style types. The document names
+``stream`` (default false) but not its event format: the emulator assumes the gateway relays Ark's SSE (our
+client never asks for it).
 """
 
 from __future__ import annotations

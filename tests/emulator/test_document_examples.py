@@ -22,9 +22,10 @@ VISUAL_EXAMPLE = {
 # 001 — Ark images API (Seedream 4.0), 输入示例.
 ARK_EXAMPLE = {
     "model": "doubao-seedream-4-0-250828",
-    "prompt": "星际穿越，黑洞，黑洞里冲出一辆快支离破碎的复古列车，抢视觉冲击力，电影大片，末日既视感，动感，对比色，oc渲染，"
-              "光线追踪，动态模糊，景深，超现实主义，深蓝，画面通过细腻的丰富的色彩层次塑造主体与场景，质感真实，暗黑风背景的光影效果"
-              "营造出氛围，整体兼具艺术幻想感，夸张的广角透视效果，耀光，反射，极致的光影，强引力，吞噬",
+    "prompt": "星际穿越，黑洞，黑洞里冲出一辆快支离破碎的复古列车，抢视觉冲击力，电影大片，末日既视感，动感，"
+              "对比色，oc渲染，光线追踪，动态模糊，景深，超现实主义，深蓝，画面通过细腻的丰富的色彩层次塑造主体与"
+              "场景，质感真实，暗黑风背景的光影效果营造出氛围，整体兼具艺术幻想感，夸张的广角透视效果，耀光，反射，"
+              "极致的光影，强引力，吞噬",
     "size": "2K", "sequential_image_generation": "disabled", "stream": False, "response_format": "url",
     "watermark": True,
 }
@@ -35,7 +36,8 @@ ARK_30_EXAMPLE = {"model": "doubao-seedream-3-0-t2i-250415", "prompt": "一只�
 CHANJING_EXAMPLE = {"ref_prompt": "赛博朋克城市夜景,霓虹灯,雨夜,电影镜头", "creation_type": 3, "aspect_ratio": "16:9",
                     "clarity": 2048, "number_of_images": 1, "model_code": "doubao-seedream-3.0-t2i"}
 # 004 — the gateway, 创建请求示例.
-GATEWAY_EXAMPLE = {"model": "bytedance-seedream-5.0", "prompt": "生成一组同一角色在不同机位下的电影感海报,画面风格统一。",
+GATEWAY_EXAMPLE = {"model": "bytedance-seedream-5.0",
+                   "prompt": "生成一组同一角色在不同机位下的电影感海报,画面风格统一。",
                    "size": "4096x2304", "n": 8, "response_format": "url"}
 
 NOW = 1_760_000_000.0

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from mcp import Client
 from mcp_types import ImageContent, TextContent
 
 from core.emulator import EmulatorState
+from mcp_server.server import build_server
+from tests.conftest import make_settings
 from tests.mcp_server.conftest import mcp_settings
 
 
@@ -112,3 +115,26 @@ async def test_the_tool_descriptions_state_the_configured_wait(connect):
     async with connect(wait_seconds=20) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert "~20 s" in tools["generate_image"].description and "~20 s" in tools["get_job"].description
+
+
+async def test_get_job_resumes_a_chanjing_task_that_outlived_its_deadline_and_saves_its_images(
+        tmp_path, http, emulator: EmulatorState, home):
+    # The run gives up waiting after 0.2 s (the task is held); the job stays running, get_job picks it up.
+    server = build_server(settings=make_settings(tmp_path, chanjing_deadline=0.2), mcp_settings=mcp_settings(home),
+                          http=http)
+    emulator.hold = asyncio.Event()
+    async with Client(server, mode="legacy") as client:
+        first = await client.call_tool("generate_image", {"prompt": "a slow lighthouse",
+                                                          "provider": "sandbox-chanjing"})
+        data = first.structured_content
+        assert not first.is_error and data["pending"] is True and data["status"] == "running"
+        text = first.content[0].text
+        assert "did not finish within 0.2 s" in text and "get_job" in text
+
+        emulator.hold.set()  # the task finishes at Chanjing meanwhile
+        progress = Progress()
+        rest = await client.call_tool("get_job", {"job_id": data["job_id"]}, progress_callback=progress)
+    assert not rest.is_error and rest.structured_content["status"] == "succeeded"
+    assert rest.structured_content["pending"] is False and len(rest.structured_content["images"]) == 1
+    assert any(m.startswith("Image 1 saved") for m in progress.messages)
+    assert emulator.requests["chanjing"] == 1  # the task was polled again, never submitted again

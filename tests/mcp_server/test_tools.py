@@ -11,6 +11,7 @@ import pytest
 from mcp_types import ImageContent, ResourceLink, TextContent
 from PIL import Image
 
+from core.catalog import MODELS
 from core.emulator import EmulatorState, Fault
 from tests.conftest import RecordingSleep
 
@@ -53,7 +54,9 @@ async def test_parameters_are_typed_from_the_catalog(connect):
     async with connect() as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         props = tools["generate_image"].input_schema["properties"]
-        assert "seedream-4.0" in props["model"]["enum"] and "seededit-3.0" in props["model"]["enum"]
+        # The model is a string the core checks (aliases and Ark endpoint ids too); the keys are in its text.
+        assert props["model"]["type"] == "string" and "enum" not in props["model"]
+        assert all(m.key in props["model"]["description"] for m in MODELS) and "ep-" in props["model"]["description"]
         assert "sandbox" in props["provider"]["enum"] and "ark" in props["provider"]["enum"]
         assert (props["count"]["minimum"], props["count"]["maximum"]) == (1, 15)
         assert props["output_format"]["enum"] == ["jpeg", "png"] and props["watermark"]["default"] is False
@@ -187,7 +190,7 @@ async def test_list_jobs_shows_recent_jobs_newest_first_with_their_files(connect
     ("arguments", "says"),
     [
         ({"prompt": "x", "count": 40}, "count=40"),
-        ({"prompt": "x", "model": "dall-e-3"}, "model='dall-e-3'"),
+        ({"prompt": "x", "model": "dall-e-3"}, "Invalid model: 'dall-e-3'"),
         ({"count": 1}, "prompt is required"),
         ({"prompt": "x", "model": "seedream-3.0", "series": 2}, "series (related images in one request)"),
         ({"prompt": "x", "size": "9999x9999"}, "Invalid size"),
@@ -266,3 +269,34 @@ async def test_an_unknown_tool_is_an_error_result(connect):
     async with connect() as client:
         result = await client.call_tool("draw_me_a_sheep", {})
     assert result.is_error and "Unknown tool" in text_of(result)
+
+
+async def test_the_model_takes_aliases_and_ark_endpoint_ids(connect, emulator: EmulatorState):
+    emulator.config.ark_endpoints["ep-20250101000000-abcde"] = "doubao-seedream-4-0-250828"  # the account's
+    async with connect() as client:
+        alias = await client.call_tool("generate_image", {"prompt": "a fox", "model": "4.0", "size": "1K"})
+        endpoint = await client.call_tool(
+            "generate_image", {"prompt": "a fox", "model": "ep-20250101000000-abcde", "size": "1K"}
+        )
+    assert not alias.is_error and alias.structured_content["model"] == "seedream-4.0"
+    assert not endpoint.is_error and endpoint.structured_content["status"] == "succeeded"
+    assert endpoint.structured_content["model"] == "ep-20250101000000-abcde"
+    assert text_of(endpoint).count("is not in SEEDREAM_ARK_ENDPOINTS") == 1  # said once
+
+
+async def test_prompt_expansion_and_logo_options_reach_visual_and_bad_ones_are_explained(connect):
+    async with connect() as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        made = await client.call_tool("generate_image", {
+            "prompt": "a fox", "provider": "sandbox-visual", "prompt_mode": "expand", "watermark": True,
+            "logo": {"position": "top-left", "language": "en", "text": "Fox Studio"}})
+        not_visual = await client.call_tool(
+            "generate_image", {"prompt": "a fox", "watermark": True, "logo": {"position": "top-left"}})
+        no_mode = await client.call_tool("edit_image", {
+            "prompt": "bluer", "images": ["https://example.com/a.png"], "prompt_mode": "expand"})
+    assert "logo" in tools["generate_image"].input_schema["properties"]
+    assert "logo" not in tools["edit_image"].input_schema["properties"]  # Visual takes no references
+    assert not made.is_error and made.structured_content["status"] == "succeeded"
+    assert not_visual.is_error and "Invalid logo" in text_of(not_visual) and "seedream-3.0 on visual" in text_of(
+        not_visual)
+    assert no_mode.is_error and "Invalid prompt_mode" in text_of(no_mode)
