@@ -215,7 +215,8 @@ def _run_models(args: argparse.Namespace) -> int:
         caps = ", ".join(filter(None, [
             f"refs {m.min_references}–{m.max_references}" if m.max_references else "text only",
             f"up to {m.max_outputs} images" if m.group else "1 image",
-            "stream" if m.stream else "", "seed" if m.seed else "", "guidance" if m.guidance else ""]))
+            "stream" if m.stream else "", "seed" if m.seed else "", "guidance" if m.guidance else "",
+            "" if m.documented else "UNDOCUMENTED (opt-in)"]))
         print(f"{m.provider:<9} {m.key:<18} {m.wire_name:<34} {caps}")
         print(f"{'':<9} size: {m.sizes.describe()}")
     return EXIT_OK
@@ -226,7 +227,7 @@ def model_json(m: Any) -> dict[str, Any]:
             "sizes": m.sizes.describe(), "default_size": m.sizes.default, "tiers": list(m.sizes.tiers),
             "aspect_ratios": list(m.sizes.ratios), "references": [m.min_references, m.max_references],
             "max_images": m.max_outputs, "stream": m.stream, "seed": m.seed, "guidance": m.guidance,
-            "output_formats": list(m.output_formats), "notes": m.notes}
+            "output_formats": list(m.output_formats), "documented": m.documented, "notes": m.notes}
 
 
 def _run_jobs(args: argparse.Namespace) -> int:

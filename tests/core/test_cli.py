@@ -64,3 +64,12 @@ def test_edit_takes_reference_files_and_jobs_lists_the_job(tmp_path: Path):
 def test_seedream_mcp_forwards_its_options_to_the_mcp_server(tmp_path: Path):
     done = run("mcp", "--help", tmp_path=tmp_path)
     assert done.returncode == 0 and "--transport" in done.stdout
+
+
+def test_models_names_chanjings_undocumented_codes_as_such(tmp_path: Path):
+    listing = {(m["provider"], m["model"]): m for m in json.loads(run("models", "--json", tmp_path=tmp_path).stdout)}
+    assert listing["chanjing", "seedream-3.0"]["documented"] is True
+    for key in ("seedream-4.0", "seedream-4.5"):
+        assert listing["chanjing", key]["documented"] is False and "undocumented" in listing["chanjing", key]["notes"]
+    text = run("models", "--provider", "chanjing", tmp_path=tmp_path).stdout
+    assert [line.split()[1] for line in text.splitlines() if "UNDOCUMENTED" in line] == ["seedream-4.0", "seedream-4.5"]

@@ -263,3 +263,17 @@ async def test_an_answer_with_only_total_tokens_counts_the_images_it_carries():
     finally:
         await http.aclose()
     assert items[-1].generated_images == 1 and items[-1].total_tokens == 1  # type: ignore[union-attr]
+
+
+# The Visual document's error table: "可重试" codes are retried (50511 as a new draw), "不需要" ones are not.
+VISUAL_TABLE = [(50411, False), (50511, True), (50412, False), (50512, False), (50413, False), (50429, True),
+                (50430, True), (50500, True), (50501, True)]
+
+
+@pytest.mark.parametrize(("code", "retried"), VISUAL_TABLE, ids=[str(code) for code, _ in VISUAL_TABLE])
+async def test_each_visual_code_is_retried_exactly_when_its_document_says_so(sandbox, code, retried):
+    sandbox.emulator.add_fault(Fault(provider="visual", code=code))
+    async with sandbox.service() as service:
+        generation = await generate(service, provider="sandbox-visual")
+    assert len(sandbox.wire.bodies("visual")) == (2 if retried else 1)
+    assert generation.status is (JobStatus.SUCCEEDED if retried else JobStatus.FAILED)
