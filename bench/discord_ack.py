@@ -28,7 +28,7 @@ from bench.harness import (
     percentile,
     rounded,
 )
-from core.service import ImageService
+from core.factory import open_service
 
 NAME = "discord_ack"
 METRIC = "p99 seconds from dispatch to deferral, 50 simultaneous /imagine (absolute: Discord's deadline is)"
@@ -79,7 +79,7 @@ async def run(emulator: EmulatorProcess, options: RunOptions) -> ScenarioResult:
         settings = bench_settings(Path(tmp), emulator.ark_base_url)
         async with (
             fake_discord(guilds=[fake_guild(members=members)]) as fake,
-            ImageService.open(settings) as service,
+            open_service(settings) as service,
         ):
             fake.point_discord_py_here()
             # Production policy except the per-user cooldown and quotas, which 50 first-time users never meet.

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx2
 
+from core import factory
 from core.jobs import Requester
 from core.service import ImageService
 from core.settings import Settings
@@ -212,7 +213,7 @@ async def open_service(emulator: EmulatorProcess, **overrides: Any) -> AsyncIter
     """An ``ImageService`` on a fresh temporary data directory, talking to the emulator process."""
     with tempfile.TemporaryDirectory(prefix="seedream-bench-") as tmp:
         settings = bench_settings(Path(tmp), emulator.ark_base_url, **overrides)
-        async with ImageService.open(settings) as service:
+        async with factory.open_service(settings) as service:
             yield service
 
 

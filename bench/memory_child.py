@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import BENCH_KEY, REQUESTER, bench_settings, reset_peak_rss, rss_kib
+from core.factory import open_service
 from core.requests import GenerateRequest
 from core.results import JobStatus
-from core.service import ImageService
 
 MODEL_ID = "doubao-seedream-4-0-250828"
 
 
 async def ours(base_url: str, response_format: str, count: int, size: str, out: Path) -> dict[str, Any]:
     settings = bench_settings(out, base_url, ark_concurrency=0)
-    async with ImageService.open(settings) as service:
+    async with open_service(settings) as service:
         await service.generate(
             GenerateRequest.create(prompt="warm-up", size="1024x1024", response_format=response_format),
             requester=REQUESTER,

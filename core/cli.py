@@ -15,14 +15,14 @@ from typing import Any
 from core.catalog import MODELS, provider_names_help
 from core.errors import ConfigurationError, InvalidRequestError, SeedreamError
 from core.events import Event, Finished, ImageFailed, ImageReady, Progress, Queued, Started
+from core.factory import open_service
 from core.jobs import Requester
 from core.requests import GenerateRequest
 from core.results import Generation, JobStatus
-from core.service import ImageService
 from core.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-ADAPTER_SCRIPTS = {"mcp": "seedream-mcp", "bot": "seedream-bot"}
+ADAPTER_SCRIPTS = {"mcp": "seedream-mcp", "bot": "seedream-bot", "bundle": "seedream-bundle"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("mcp", help="run the MCP server (same as seedream-mcp; see its --help)")
     sub.add_parser("bot", help="run the Discord bot (same as seedream-bot; see its --help)")
+    sub.add_parser("bundle", help="build the Claude Desktop extension (.mcpb; see its --help)")
     return parser
 
 
@@ -120,7 +121,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 async def _generate(settings: Settings, request: GenerateRequest, *, show_progress: bool) -> Generation:
-    async with ImageService.open(settings) as service:
+    async with open_service(settings) as service:
         return await service.generate(request, requester=Requester(adapter="cli"),
                                       on_event=_progress_printer() if show_progress else _quiet)
 
@@ -202,7 +203,7 @@ def model_json(m: Any) -> dict[str, Any]:
 
 def _run_jobs(args: argparse.Namespace) -> int:
     async def load() -> Any:
-        async with ImageService.open(Settings()) as service:
+        async with open_service(Settings()) as service:
             if args.job_id:
                 return (await service.get_job(args.job_id)).to_generation().to_dict()
             return [j.to_generation().to_dict() for j in await service.list_jobs(limit=args.limit)]

@@ -1,34 +1,61 @@
-"""The one error tree that leaves ``core``.
+"""The one error tree that leaves ``core``, ordered by where a failure comes from.
 
 ::
 
     SeedreamError
     ├── InvalidRequestError        bad input, caught before any provider call (field, value, allowed)
-    ├── ConfigurationError         missing key or setting (names the variables to set)
-    ├── ContentRejectedError       moderation refused the prompt, a reference or an output; never retried
-    ├── QuotaExceededError         our own per-user/guild quota, or the provider account's balance/quota
-    ├── JobNotFoundError           an unknown job id
+    ├── ConfigurationError         a missing or invalid setting (names the variables to set)
+    ├── JobNotFoundError           an unknown job id (or one the caller may not see)
+    ├── QuotaExceededError         one of our own quotas (per user / per server) is used up
     └── ProviderError              the provider failed (provider, status, code, request_id, retryable)
-        ├── AuthenticationError    bad key, signature or token; account not allowed
-        ├── RateLimitedError       transient rate or concurrency limit (retry_after)
-        ├── ProviderUnavailableError  5xx, connection refused, overloaded
-        ├── ProviderTimeoutError   no answer in time
-        └── ProviderResponseError  an answer we could not understand (malformed, truncated)
+        ├── ContentRejectedError       moderation refused the prompt, a reference or an output; never retried
+        ├── ProviderQuotaError         the account's balance, quota or spending limit is used up
+        ├── AuthenticationError        the key, signature or token was refused (401)
+        ├── PermissionDeniedError      the account may not do this: overdue, service or model not enabled (403)
+        ├── RequestRejectedError       the provider refused the parameters (400); retrying will not help
+        ├── RateLimitedError           a transient rate or concurrency limit (retry_after)
+        ├── ProviderUnavailableError   5xx, connection refused, overloaded
+        ├── ProviderTimeoutError       no answer in time
+        └── ProviderResponseError      an answer we could not understand (malformed, truncated)
 
-Messages are safe to show a user or a model: they never hold a key or a raw response body.
+Every error has a ``kind`` (a ``FailureKind`` value). The provider adapters decide it, once; the same kinds
+label per-image failures (``ImageFailure.kind``) and a job's ``error_kind``, and adapters only map kinds to
+words. Messages are safe to show a user or a model: they never hold a key or a raw response body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
+
+
+class FailureKind(StrEnum):
+    """What kind of failure something was: one vocabulary for errors, per-image failures and jobs."""
+
+    INVALID_REQUEST = "invalid_request"  # refused here, before any provider call (nothing billed)
+    CONFIGURATION = "configuration"
+    JOB_NOT_FOUND = "job_not_found"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    CONTENT_REJECTED = "content_rejected"
+    REQUEST_REJECTED = "request_rejected"  # the provider refused the parameters
+    AUTHENTICATION = "authentication"
+    PERMISSION_DENIED = "permission_denied"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
+    BAD_RESPONSE = "bad_response"
+    PROVIDER_ERROR = "provider_error"  # the provider failed in a way none of the above describes
+    SAVE_FAILED = "save_failed"  # produced by the provider but not saved here (disk full, unwritable folder)
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # the process running the job stopped
+    INTERNAL = "internal"  # a bug of ours
 
 
 class SeedreamError(Exception):
     """Base of every error raised by ``core``."""
 
-    #: A short machine-readable kind, e.g. for MCP structured errors.
-    kind = "error"
+    kind: str = FailureKind.PROVIDER_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -38,7 +65,7 @@ class SeedreamError(Exception):
 class InvalidRequestError(SeedreamError):
     """The request cannot be sent: ``field`` has ``value``, which is not in ``allowed``."""
 
-    kind = "invalid_request"
+    kind = FailureKind.INVALID_REQUEST
 
     def __init__(self, field: str, value: Any, allowed: str, *, reason: str | None = None) -> None:
         shown = _short(value)
@@ -52,7 +79,7 @@ class InvalidRequestError(SeedreamError):
 class ConfigurationError(SeedreamError):
     """Something must be configured first; ``variables`` names the environment variables to set."""
 
-    kind = "configuration"
+    kind = FailureKind.CONFIGURATION
 
     def __init__(self, message: str, *, variables: Sequence[str] = ()) -> None:
         super().__init__(message)
@@ -62,37 +89,23 @@ class ConfigurationError(SeedreamError):
 class JobNotFoundError(SeedreamError):
     """No job with that id (or not one the caller may see)."""
 
-    kind = "job_not_found"
+    kind = FailureKind.JOB_NOT_FOUND
 
 
 class QuotaExceededError(SeedreamError):
-    """A quota is used up: ours (per user / guild) or the provider account's."""
+    """One of our own quotas (per user or per server) is used up; ``retry_after`` seconds until it resets."""
 
-    kind = "quota_exceeded"
+    kind = FailureKind.QUOTA_EXCEEDED
 
-    def __init__(self, message: str, *, provider: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.provider = provider
         self.retry_after = retry_after
-
-
-class ContentRejectedError(SeedreamError):
-    """The provider's moderation refused the request; retrying the same input will not help."""
-
-    kind = "content_rejected"
-
-    def __init__(self, message: str, *, provider: str, code: str | None = None,
-                 request_id: str | None = None) -> None:
-        super().__init__(message)
-        self.provider = provider
-        self.code = code
-        self.request_id = request_id
 
 
 class ProviderError(SeedreamError):
     """The provider failed. ``retryable`` says whether sending the same request again is safe and useful."""
 
-    kind = "provider_error"
+    kind = FailureKind.PROVIDER_ERROR
     default_retryable = False
 
     def __init__(self, message: str, *, provider: str, status: int | None = None, code: str | None = None,
@@ -107,36 +120,60 @@ class ProviderError(SeedreamError):
         self.retryable = self.default_retryable if retryable is None else retryable
 
 
-class AuthenticationError(ProviderError):
-    """The provider refused our credentials or the account may not use this model."""
+class ContentRejectedError(ProviderError):
+    """The provider's moderation refused the request; retrying the same input will not help."""
 
-    kind = "authentication"
+    kind = FailureKind.CONTENT_REJECTED
+
+
+class ProviderQuotaError(ProviderError):
+    """The provider account's balance, quota or spending limit is used up (not transient)."""
+
+    kind = FailureKind.QUOTA_EXCEEDED
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused our credentials (key, signature or token)."""
+
+    kind = FailureKind.AUTHENTICATION
+
+
+class PermissionDeniedError(ProviderError):
+    """The credentials are fine but the account may not do this (overdue, service or model not enabled)."""
+
+    kind = FailureKind.PERMISSION_DENIED
+
+
+class RequestRejectedError(ProviderError):
+    """The provider refused the request's parameters; sending it again unchanged will not help."""
+
+    kind = FailureKind.REQUEST_REJECTED
 
 
 class RateLimitedError(ProviderError):
     """A transient rate or concurrency limit; ``retry_after`` seconds if the provider said."""
 
-    kind = "rate_limited"
+    kind = FailureKind.RATE_LIMITED
     default_retryable = True
 
 
 class ProviderUnavailableError(ProviderError):
     """The provider is down or overloaded (5xx, connection refused)."""
 
-    kind = "unavailable"
+    kind = FailureKind.UNAVAILABLE
     default_retryable = True
 
 
 class ProviderTimeoutError(ProviderError):
     """The provider did not answer in time."""
 
-    kind = "timeout"
+    kind = FailureKind.TIMEOUT
 
 
 class ProviderResponseError(ProviderError):
     """The provider answered with something we could not understand."""
 
-    kind = "bad_response"
+    kind = FailureKind.BAD_RESPONSE
 
 
 def _short(value: Any, limit: int = 80) -> str:

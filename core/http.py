@@ -14,7 +14,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx2
 
+from core.clocks import Sleep
 from core.errors import (
     ProviderError,
     ProviderResponseError,
@@ -33,7 +34,6 @@ from core.errors import (
 
 log = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
 #: Looks at a response (any status) and returns the error it means, or ``None`` when it is a success.
 #: Errors with ``retryable = True`` are retried; others (content rejections, quotas) are raised at once.
 Classifier = Callable[[httpx2.Response], SeedreamError | None]

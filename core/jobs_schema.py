@@ -87,7 +87,12 @@ CREATE TABLE meta (
 );
 """
 
-_MIGRATIONS: tuple[str, ...] = (_V1,)
+# Each image failure says what kind of failure it was (``core.errors.FailureKind``).
+_V2 = """
+ALTER TABLE job_failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'provider_error';
+"""
+
+_MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 T = TypeVar("T")
 
@@ -177,7 +182,7 @@ def _statements(script: str) -> list[str]:
 JOB_COLUMNS = (
     "id, adapter, user_id, guild_id, channel_id, display_name, request, parameters, provider, model, prompt, "
     "status, usage_images, usage_output_tokens, usage_total_tokens, error, error_kind, created_at, "
-    "started_at, finished_at, parent_id, extra, owner_pid"
+    "started_at, finished_at, parent_id, extra"
 )
 IMAGE_COLUMNS = (
     "idx, path, width, height, bytes, format, model, provider, seed, source_url, url_expires_at, sidecar_path"
@@ -193,10 +198,10 @@ def load_records(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) ->
     for job_id, *image in connection.execute(
             f"SELECT job_id, {IMAGE_COLUMNS} FROM job_images WHERE job_id IN ({marks}) ORDER BY idx", ids):
         images[job_id].append(image_from_row(image))
-    for job_id, index, code, message in connection.execute(
-            f"SELECT job_id, idx, code, message FROM job_failures WHERE job_id IN ({marks}) "
+    for job_id, index, code, message, kind in connection.execute(
+            f"SELECT job_id, idx, code, message, kind FROM job_failures WHERE job_id IN ({marks}) "
             "ORDER BY idx, rowid", ids):
-        failures[job_id].append(ImageFailure(index=index, code=code, message=message))
+        failures[job_id].append(ImageFailure(index=index, code=code, message=message, kind=kind))
     return [record_from_row(row, images[row[0]], failures[row[0]]) for row in rows]
 
 
@@ -205,9 +210,9 @@ def record_from_row(row: tuple[Any, ...], images: list[GeneratedImage],
     """A record from a ``JOB_COLUMNS`` row."""
     (job_id, adapter, user_id, guild_id, channel_id, display_name, request, parameters, provider, model,
      prompt, status, usage_images, usage_output, usage_total, error, error_kind, created_at, started_at,
-     finished_at, parent_id, extra, owner_pid) = row
+     finished_at, parent_id, extra) = row
     return JobRecord(
-        id=job_id, requester=Requester(adapter=adapter, user_id=user_id, guild_id=guild_id,
+        job_id=job_id, requester=Requester(adapter=adapter, user_id=user_id, guild_id=guild_id,
                                        channel_id=channel_id, display_name=display_name),
         request=json.loads(request), parameters=json.loads(parameters), provider=provider, model=model,
         prompt=prompt, status=JobStatus(status), images=images, failures=failures,
@@ -215,7 +220,7 @@ def record_from_row(row: tuple[Any, ...], images: list[GeneratedImage],
         error=error, error_kind=error_kind, created_at=from_db_time(created_at),
         started_at=from_db_time(started_at) if started_at else None,
         finished_at=from_db_time(finished_at) if finished_at else None,
-        parent_id=parent_id, extra=json.loads(extra), owner_pid=owner_pid,
+        parent_id=parent_id, extra=json.loads(extra),
     )
 
 

@@ -1,4 +1,4 @@
-"""``SqliteJobStore``: the embedded ``JobStore`` (stdlib ``sqlite3``, run off the event loop).
+"""``SqliteJobStore``: the embedded ``JobStore`` and ``CounterStore`` (stdlib ``sqlite3``, off the event loop).
 
 One connection per store, guarded by a lock and used from worker threads (``asyncio.to_thread``). The file may
 be shared by several processes (the MCP server and the Discord bot), hence WAL mode, a busy timeout and short
@@ -14,12 +14,12 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from core.clocks import WallClock, utc_now
 from core.errors import InvalidRequestError, JobNotFoundError
-from core.jobs import JobRecord, OwnerProcess, Requester, new_job_id, utc_now
+from core.jobs import JobRecord, Requester, new_job_id
 from core.jobs_schema import (
     IMAGE_COLUMNS,
     JOB_COLUMNS,
@@ -31,19 +31,19 @@ from core.jobs_schema import (
     to_json,
     transaction,
 )
+from core.process import OwnerProcess
 from core.results import GeneratedImage, ImageFailure, JobStatus, Usage
 
 T = TypeVar("T")
-Clock = Callable[[], datetime]
 
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 INTERRUPTED_MESSAGE = "The process running this job stopped before the job finished."
 
 
 class SqliteJobStore:
-    """The SQLite ``JobStore``. Open it with ``async with SqliteJobStore.open(path) as store``."""
+    """The SQLite ``JobStore`` + ``CounterStore``. Open it with ``async with SqliteJobStore.open(path) as s``."""
 
-    def __init__(self, connection: sqlite3.Connection, *, path: Path, clock: Clock = utc_now) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, path: Path, clock: WallClock = utc_now) -> None:
         """Wrap an open connection (use ``open``/``connect``, which also prepare the schema)."""
         self.path = path
         self._connection = connection
@@ -54,7 +54,7 @@ class SqliteJobStore:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, path: Path | str, *, clock: Clock = utc_now,
+    async def connect(cls, path: Path | str, *, clock: WallClock = utc_now,
                       busy_timeout: float = 30.0) -> SqliteJobStore:
         """Open (creating parent directories and the schema) a store; call ``close()`` when done.
 
@@ -67,7 +67,7 @@ class SqliteJobStore:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path | str, *, clock: Clock = utc_now,
+    async def open(cls, path: Path | str, *, clock: WallClock = utc_now,
                    busy_timeout: float = 30.0) -> AsyncIterator[SqliteJobStore]:
         """``async with SqliteJobStore.open(path) as store``: ``connect`` + ``close``."""
         store = await cls.connect(path, clock=clock, busy_timeout=busy_timeout)
@@ -123,9 +123,9 @@ class SqliteJobStore:
         """
         owner = OwnerProcess.current()
         record = JobRecord(
-            id=job_id or new_job_id(), requester=requester, request=request, parameters=parameters,
+            job_id=job_id or new_job_id(), requester=requester, request=request, parameters=parameters,
             provider=provider, model=model, prompt=prompt, status=JobStatus.QUEUED,
-            created_at=from_db_time(self._now()), parent_id=parent_id, owner_pid=owner.pid,
+            created_at=from_db_time(self._now()), parent_id=parent_id,
         )
         for _attempt in range(5):
             try:
@@ -134,7 +134,7 @@ class SqliteJobStore:
             except sqlite3.IntegrityError:
                 if job_id is not None:
                     raise InvalidRequestError("job_id", job_id, "an id no other job uses") from None
-                record.id = new_job_id()  # a 60-bit collision: astronomically rare, but cheap to survive
+                record.job_id = new_job_id()  # a 60-bit collision: astronomically rare, but cheap to survive
         raise RuntimeError("could not allocate a unique job id")
 
     async def mark_running(self, job_id: str) -> None:
@@ -162,8 +162,8 @@ class SqliteJobStore:
         """Record an image the provider did not produce. Raises JobNotFoundError."""
         def work(connection: sqlite3.Connection) -> None:
             _require_job(connection, job_id)
-            connection.execute("INSERT INTO job_failures (job_id, idx, code, message) VALUES (?, ?, ?, ?)",
-                               (job_id, failure.index, failure.code, failure.message))
+            connection.execute("INSERT INTO job_failures (job_id, idx, code, message, kind) VALUES (?, ?, ?, ?, ?)",
+                               (job_id, failure.index, failure.code, failure.message, failure.kind))
 
         await self._write(work)
 
@@ -194,35 +194,16 @@ class SqliteJobStore:
 
         return await self._read(work)
 
-    async def list_jobs(self, *, user_id: str | None = None, adapter: str | None = None, limit: int = 20,
-                        before: str | datetime | None = None) -> list[JobRecord]:
-        """Newest first. ``before`` is a job id (a page cursor, exclusive) or a creation time (exclusive).
-
-        Raises:
-            JobNotFoundError: ``before`` is an unknown job id.
-            ValueError: ``limit`` < 1.
-        """
+    async def list_jobs(self, *, user_id: str | None = None, adapter: str | None = None,
+                        limit: int = 20) -> list[JobRecord]:
+        """The newest jobs first, optionally of one user and/or adapter. Raises ValueError for ``limit`` < 1."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-
-        def work(connection: sqlite3.Connection) -> list[JobRecord]:
-            where, args = ["(:user IS NULL OR user_id = :user)", "(:adapter IS NULL OR adapter = :adapter)"], {
-                "user": user_id, "adapter": adapter, "limit": limit}
-            if isinstance(before, datetime):
-                where.append("created_at < :before")
-                args["before"] = to_db_time(before)
-            elif before is not None:
-                cursor = connection.execute("SELECT created_at, seq FROM jobs WHERE id = ?", (before,)).fetchone()
-                if cursor is None:
-                    raise _not_found(before)
-                where.append("(created_at, seq) < (:before, :seq)")
-                args["before"], args["seq"] = cursor
-            rows = connection.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {' AND '.join(where)} "
-                "ORDER BY created_at DESC, seq DESC LIMIT :limit", args).fetchall()
-            return load_records(connection, rows)
-
-        return await self._read(work)
+        args = {"user": user_id, "adapter": adapter, "limit": limit}
+        return await self._read(lambda c: load_records(c, c.execute(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE (:user IS NULL OR user_id = :user) AND "
+            "(:adapter IS NULL OR adapter = :adapter) ORDER BY created_at DESC, seq DESC LIMIT :limit",
+            args).fetchall()))
 
     async def set_extra(self, job_id: str, key: str, value: Any) -> None:
         """Set one JSON-serialisable adapter metadata entry (e.g. a Discord message id). Raises JobNotFoundError."""
@@ -237,14 +218,6 @@ class SqliteJobStore:
             connection.execute("UPDATE jobs SET extra = ? WHERE id = ?", (to_json(extra), job_id))
 
         await self._write(work)
-
-    async def delete(self, job_id: str) -> None:
-        """Delete the record, its images and failures (not the files: the caller does that).
-
-        Raises:
-            JobNotFoundError: no such job.
-        """
-        await self._write(lambda c: _update_one(c, job_id, "DELETE FROM jobs WHERE id = ?", (job_id,)))
 
     async def recover_interrupted(self) -> list[str]:
         """Mark queued/running jobs whose owning process is gone as ``INTERRUPTED`` (keeping their images).
@@ -315,29 +288,6 @@ class SqliteJobStore:
         await self._write(lambda c: c.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value)))
-
-    async def usage_summary(self, *, since: datetime | None = None,
-                            user_id: str | None = None) -> dict[str, Any]:
-        """Jobs, saved images and billed images per provider/model (jobs created at/after ``since``).
-
-        Returns ``{"since", "jobs", "images", "billed_images", "by_model": [{"provider", "model", "jobs",
-        "images", "billed_images"}, …]}``, most images first.
-        """
-        rows = await self._read(lambda c: c.execute(
-            "SELECT j.provider, j.model, COUNT(*), COALESCE(SUM(n.images), 0), SUM(j.usage_images) "
-            "FROM jobs j LEFT JOIN (SELECT job_id, COUNT(*) AS images FROM job_images GROUP BY job_id) n "
-            "ON n.job_id = j.id WHERE (:since IS NULL OR j.created_at >= :since) "
-            "AND (:user IS NULL OR j.user_id = :user) GROUP BY j.provider, j.model "
-            "ORDER BY 4 DESC, 1, 2", {"since": to_db_time(since) if since else None, "user": user_id}).fetchall())
-        by_model = [{"provider": p, "model": m, "jobs": jobs, "images": images, "billed_images": billed}
-                    for p, m, jobs, images, billed in rows]
-        return {
-            "since": since.isoformat() if since else None,
-            "jobs": sum(r["jobs"] for r in by_model),
-            "images": sum(r["images"] for r in by_model),
-            "billed_images": sum(r["billed_images"] for r in by_model),
-            "by_model": by_model,
-        }
 
 
 # -- helpers (run in worker threads, under the store's lock) ---------------------------------------------------

@@ -27,13 +27,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from core.clocks import SecondsClock, Sleep
+
+if TYPE_CHECKING:
+    from core.settings import CommonSettings
 
 __all__ = ["Admission", "AdmissionController", "AdmissionRegistry", "PositionCallback", "WINDOW_SECONDS"]
 
 PositionCallback = Callable[[int], Awaitable[None]]
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 #: The images-per-minute window.
 WINDOW_SECONDS = 60.0
@@ -68,7 +71,7 @@ class _Waiter:
 class AdmissionController:
     """In-process FIFO admission with a concurrency cap and a sliding images-per-minute window."""
 
-    def __init__(self, *, concurrency: int, images_per_minute: int, clock: Clock = time.monotonic,
+    def __init__(self, *, concurrency: int, images_per_minute: int, clock: SecondsClock = time.monotonic,
                  sleep: Sleep = asyncio.sleep) -> None:
         """Caps of 0 mean unlimited. ``clock`` and ``sleep`` drive the window (inject fakes in tests).
 
@@ -214,23 +217,20 @@ class AdmissionController:
 class AdmissionRegistry:
     """One ``AdmissionController`` per provider kind, shared by every request to that provider account."""
 
-    def __init__(self, limits: Mapping[str, tuple[int, int]], *, clock: Clock = time.monotonic,
+    def __init__(self, limits: Mapping[str, tuple[int, int]], *, clock: SecondsClock = time.monotonic,
                  sleep: Sleep = asyncio.sleep) -> None:
-        """``limits`` maps a provider kind to ``(concurrency, images_per_minute)``, e.g. from
-        ``Settings.limits_for(kind)``. Kinds not listed are unlimited."""
+        """``limits`` maps a provider kind to ``(concurrency, images_per_minute)``. Kinds not listed are
+        unlimited."""
         self._clock = clock
         self._sleep = sleep
         self._controllers = {kind: self._build(concurrency, ipm) for kind, (concurrency, ipm) in limits.items()}
 
     @classmethod
-    def from_settings(cls, settings: _HasLimits, *, kinds: tuple[str, ...] | None = None,
-                      clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> AdmissionRegistry:
-        """Build from ``core.settings.Settings`` for ``kinds`` (default: every provider in the catalog)."""
-        if kinds is None:
-            from core.catalog import PROVIDERS
-
-            kinds = PROVIDERS
-        return cls({kind: settings.limits_for(kind) for kind in kinds}, clock=clock, sleep=sleep)
+    def from_settings(cls, settings: CommonSettings, *, clock: SecondsClock = time.monotonic,
+                      sleep: Sleep = asyncio.sleep) -> AdmissionRegistry:
+        """One admission per provider the settings configure, with its configured caps."""
+        return cls({kind: settings.limits_for(kind) for kind in settings.catalog.providers}, clock=clock,
+                   sleep=sleep)
 
     def for_provider(self, kind: str) -> Admission:
         """The admission for a provider kind (the same object on every call)."""
@@ -242,7 +242,3 @@ class AdmissionRegistry:
     def _build(self, concurrency: int, images_per_minute: int) -> AdmissionController:
         return AdmissionController(concurrency=concurrency, images_per_minute=images_per_minute,
                                    clock=self._clock, sleep=self._sleep)
-
-
-class _HasLimits(Protocol):
-    def limits_for(self, provider: str) -> tuple[int, int]: ...

@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-from core.catalog import ReferenceRules
 from core.errors import InvalidRequestError
+from core.modelspec import ReferenceRules
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")
 _DATA_URI = re.compile(r"^data:image/([a-zA-Z0-9.+-]+);base64,(.*)$", re.DOTALL)

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.catalog import ModelSpec, SizeRules, find_model, is_sandbox, provider_kind
+from core.catalog import CATALOG, Catalog, is_sandbox
 from core.errors import InvalidRequestError
+from core.modelspec import ModelSpec, SizeRules
 from core.references import ReferenceImage, ReferencePolicy, load_references
 
 MAX_PROMPT_CHARS = 4000
+#: Independent images (takes) one job may ask for.
+MAX_COUNT = 15
 SEED_RANGE = (-1, 2_147_483_647)
 _WXH = re.compile(r"^\s*(\d{1,6})\s*[xX×*]\s*(\d{1,6})\s*$")
 _RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
@@ -35,7 +38,8 @@ class GenerateRequest(BaseModel):
     model: str | None = None
     size: str | None = Field(None, description="a tier (2K), WxH (2048x2048) or an aspect ratio (16:9)")
     aspect_ratio: str | None = None
-    count: int = 1
+    count: int = Field(1, description="independent images: one provider request each (takes)")
+    series: int | None = Field(None, description="up to this many related images in one group request")
     seed: int | None = None
     guidance: float | None = None
     watermark: bool = False
@@ -91,55 +95,80 @@ class Plan:
     kind: str  # the real provider kind: ark | visual | chanjing | gateway
     model: ModelSpec
     size: ResolvedSize
-    count: int
+    count: int  # independent images (takes); in a request's own plan, the images that request asks for
     references: tuple[ReferenceImage, ...]
     seed: int | None
     guidance: float | None
     output_format: str
     stream: bool
+    series: int = 0  # > 1: one group request for up to this many related images (the model decides how many)
 
     @property
     def sandbox(self) -> bool:
         return is_sandbox(self.provider)
+
+    @property
+    def images(self) -> int:
+        """The most images the job can produce."""
+        return self.series or self.count
+
+    def requests(self) -> list[tuple[int, Plan]]:
+        """The provider requests the job makes: the index of each one's first image, and its plan.
+
+        A series is one request. Takes are one request each, or as few as the model allows where it makes
+        an exact number of independent images per request (Chanjing). A pinned seed gives take *i* the seed
+        ``seed + i`` (each take a different image, all reproducible); otherwise takes have no seed yet.
+        """
+        if self.series:
+            return [(0, self)]
+        per_request = self.model.max_outputs if self.model.count_is_exact else 1
+        plans = []
+        for first in range(0, self.count, per_request):
+            seed = (self.seed + first) % (SEED_RANGE[1] + 1) if self.seed is not None and self.seed >= 0 else None
+            plans.append((first, replace(self, count=min(per_request, self.count - first), seed=seed)))
+        return plans
 
     def parameters(self) -> dict[str, Any]:
         """The resolved parameters, safe to store and show (references by source, not bytes)."""
         return {
             "provider": self.provider, "model": self.model.key, "model_id": self.model.wire_name,
             "size": self.size.wxh or self.size.tier or ("adaptive" if self.size.adaptive else None),
-            "aspect_ratio": self.size.aspect_ratio, "count": self.count, "seed": self.seed,
+            "aspect_ratio": self.size.aspect_ratio, "count": self.count, "series": self.series or None,
+            "seed": self.seed,
             "guidance": self.guidance, "watermark": self.request.watermark, "output_format": self.output_format,
             "stream": self.stream, "references": [r.source for r in self.references],
             "web_search": self.request.web_search, "prompt_mode": self.request.prompt_mode,
         }
 
 
-async def plan_request(request: GenerateRequest, *, default_provider: str,
-                       policy: ReferencePolicy | None = None) -> Plan:
+async def plan_request(request: GenerateRequest, *, default_provider: str, policy: ReferencePolicy | None = None,
+                       catalog: Catalog = CATALOG) -> Plan:
     """Validate ``request`` against the catalog; load and check its references (off the event loop).
 
     Raises:
         InvalidRequestError: the first rule broken, naming the field, the value and what is allowed.
     """
     provider = (request.provider or default_provider).strip().lower()
-    kind = provider_kind(provider)
-    check_prompt(request.prompt, kind)
-    spec = find_model(kind, request.model, editing=bool(request.images))
+    kind = catalog.kind(provider)
+    check_prompt(request.prompt)
+    spec = catalog.find_model(kind, request.model, editing=bool(request.images))
     _check_references_count(spec, len(request.images))
-    count = _check_count(spec, request.count, len(request.images))
+    count, series = _check_count(spec, request.count, request.series, len(request.images), catalog)
     size = resolve_size(spec.sizes, request.size, request.aspect_ratio)
-    seed, guidance = _check_seed_and_guidance(spec, request.seed, request.guidance)
-    output_format = _check_options(spec, request)
+    seed, guidance = _check_seed_and_guidance(spec, request.seed, request.guidance, catalog)
+    output_format = _check_options(spec, request, catalog)
     refs = await asyncio.to_thread(load_references, request.images, spec.references,
                                    policy or ReferencePolicy()) if request.images else []
-    # Streaming only helps when there is more than one image to hand over early.
-    stream = (spec.stream and count > 1) if request.stream is None else request.stream
+    # Streaming only helps a request that hands over more than one image.
+    stream = (spec.stream and series > 1) if request.stream is None else request.stream
     return Plan(request=request, provider=provider, kind=kind, model=spec, size=size, count=count,
-                references=tuple(refs), seed=seed, guidance=guidance, output_format=output_format, stream=stream)
+                references=tuple(refs), seed=seed, guidance=guidance, output_format=output_format, stream=stream,
+                series=series)
 
 
-def check_prompt(prompt: str, kind: str) -> None:
-    """Refuse empty, oversized or control-character prompts (and emoji on Chanjing, which fails on them)."""
+def check_prompt(prompt: str) -> None:
+    """Refuse empty, oversized or control-character prompts. Anything a provider refuses beyond that is its
+    own answer (the emulator reproduces it), not guessed here."""
     if not prompt or not prompt.strip():
         raise InvalidRequestError("prompt", prompt, "a non-empty description of the image")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -149,9 +178,6 @@ def check_prompt(prompt: str, kind: str) -> None:
     if bad is not None:
         raise InvalidRequestError("prompt", prompt, "text without control characters",
                                   reason=f"contains U+{ord(bad):04X}")
-    if kind == "chanjing" and any(unicodedata.category(c) == "So" or ord(c) > 0xFFFF for c in prompt):
-        raise InvalidRequestError("prompt", prompt, "text without emoji or symbols on chanjing",
-                                  reason="Chanjing rejects them")
 
 
 def _check_references_count(spec: ModelSpec, n: int) -> None:
@@ -165,18 +191,23 @@ def _check_references_count(spec: ModelSpec, n: int) -> None:
         raise InvalidRequestError("images", f"{n} image(s)", allowed)
 
 
-def _check_count(spec: ModelSpec, count: int, n_refs: int) -> int:
-    if spec.max_outputs == 1:
-        if count != 1:
-            raise InvalidRequestError("count", count, f"1 ({spec.key} makes one image per request on "
-                                      f"{spec.provider})")
-        return 1
+def _check_count(spec: ModelSpec, count: int, series: int | None, n_refs: int,
+                 catalog: Catalog) -> tuple[int, int]:
+    """``(count, series)`` as the plan keeps them; a series of 1 is a single image."""
+    if not 1 <= count <= MAX_COUNT:
+        raise InvalidRequestError("count", count, f"1–{MAX_COUNT} independent images (one request each)")
+    if series is None or series == 1:
+        return count, 0
+    if not spec.series:
+        raise InvalidRequestError("series", series, f"none for {spec.key} on {spec.provider}; series (related "
+                                  f"images in one request) are made by {catalog.models_with('series')}")
+    if count > 1:
+        raise InvalidRequestError("series", series, "a series, or several independent images (count), not both")
     ceiling = min(spec.max_outputs, spec.max_total_images - n_refs)
-    if not 1 <= count <= ceiling:
+    if not 1 <= series <= ceiling:
         why = f"; references + outputs ≤ {spec.max_total_images}" if n_refs else ""
-        kind = "exactly this many" if spec.count_is_exact else "the model decides how many, up to this"
-        raise InvalidRequestError("count", count, f"1–{ceiling} ({kind}{why})")
-    return count
+        raise InvalidRequestError("series", series, f"1–{ceiling} (the model decides how many, up to this{why})")
+    return 1, series
 
 
 def resolve_size(rules: SizeRules, size: str | None, aspect_ratio: str | None) -> ResolvedSize:
@@ -247,25 +278,25 @@ def _custom_size(rules: SizeRules, width: int, height: int, text: str) -> Resolv
     return ResolvedSize(width=width, height=height)
 
 
-def _check_seed_and_guidance(spec: ModelSpec, seed: int | None,
-                             guidance: float | None) -> tuple[int | None, float | None]:
+def _check_seed_and_guidance(spec: ModelSpec, seed: int | None, guidance: float | None,
+                             catalog: Catalog) -> tuple[int | None, float | None]:
     if seed is not None:
         if not spec.seed:
             raise InvalidRequestError("seed", seed, f"no seed for {spec.key} on {spec.provider} "
-                                      f"(it would be ignored); seeds work on {_models_with('seed')}")
+                                      f"(it would be ignored); seeds work on {catalog.models_with('seed')}")
         if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
             raise InvalidRequestError("seed", seed, f"an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]}")
     if guidance is not None:
         if spec.guidance is None:
             raise InvalidRequestError("guidance", guidance, f"no guidance for {spec.key} on {spec.provider} "
-                                      f"(it would be ignored); guidance works on {_models_with('guidance')}")
+                                      f"(it would be ignored); guidance works on {catalog.models_with('guidance')}")
         low, high, _ = spec.guidance
         if not low <= guidance <= high:
             raise InvalidRequestError("guidance", guidance, f"a number from {low:g} to {high:g}")
     return seed, guidance
 
 
-def _check_options(spec: ModelSpec, request: GenerateRequest) -> str:
+def _check_options(spec: ModelSpec, request: GenerateRequest, catalog: Catalog) -> str:
     output_format = request.output_format or spec.output_formats[0]
     if output_format not in spec.output_formats:
         raise InvalidRequestError("output_format", request.output_format,
@@ -273,17 +304,11 @@ def _check_options(spec: ModelSpec, request: GenerateRequest) -> str:
     if request.stream and not spec.stream:
         raise InvalidRequestError("stream", True, f"false ({spec.key} on {spec.provider} does not stream)")
     if request.web_search and not spec.web_search:
-        raise InvalidRequestError("web_search", True, f"false (web search is only on {_models_with('web_search')})")
+        raise InvalidRequestError("web_search", True,
+                                  f"false (web search is only on {catalog.models_with('web_search')})")
     if request.prompt_mode and request.prompt_mode not in spec.prompt_modes:
         raise InvalidRequestError("prompt_mode", request.prompt_mode,
                                   "/".join(spec.prompt_modes) or f"none for {spec.key} on {spec.provider}")
     if request.images and not spec.max_references:
         raise InvalidRequestError("images", len(request.images), f"none for {spec.key}")
     return output_format
-
-
-def _models_with(attribute: str) -> str:
-    from core.catalog import MODELS
-
-    found = sorted({m.key for m in MODELS if getattr(m, attribute)})
-    return ", ".join(found) or "no model"

@@ -30,6 +30,11 @@ class Usage:
     output_tokens: int = 0
     total_tokens: int = 0
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(generated_images=self.generated_images + other.generated_images,
+                     output_tokens=self.output_tokens + other.output_tokens,
+                     total_tokens=self.total_tokens + other.total_tokens)
+
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
@@ -66,11 +71,16 @@ class GeneratedImage:
 
 @dataclass(frozen=True)
 class ImageFailure:
-    """One image the provider did not produce (moderation, internal error), by its index in the group."""
+    """One image that was not produced or not saved, by its index in the job.
+
+    ``kind`` is a ``core.errors.FailureKind`` value decided by the provider adapter (or by storage when the
+    image could not be saved); ``code`` is the provider's own code, ``message`` says why and what to do.
+    """
 
     index: int
     code: str
     message: str
+    kind: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

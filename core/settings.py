@@ -1,19 +1,32 @@
 """All configuration, read once from the environment (and an optional ``.env``) at an entry point.
 
-Keys use each provider's own conventional variable names (``ARK_API_KEY``, ``VOLC_ACCESSKEY`` …); everything
-else is ``SEEDREAM_*``. Keys are ``SecretStr`` so they never print.
+Keys use each provider's own conventional variable names (``ARK_API_KEY``, ``VOLC_ACCESSKEY`` …, also accepted
+with a ``SEEDREAM_`` prefix); everything else is ``SEEDREAM_*``. Keys are ``SecretStr`` so they never print.
+
+The per-provider fields (credentials, ``SEEDREAM_<KIND>_BASE_URL``, ``_CONCURRENCY``, ``_IMAGES_PER_MINUTE`` and
+each provider's own options) are derived from the provider specs (``core.providers``): ``settings_class``
+builds a settings class for any set of specs, and ``Settings`` is the one for the built-in providers.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.catalog import Catalog
+from core.providers import BUILTIN_SPECS
+from core.providers.spec import ProviderConfig, ProviderSpec
+
 APP_NAME = "seedream-studio"
+ENV_PREFIX = "SEEDREAM_"
+
 
 def user_data_dir() -> Path:
     """The absolute per-user data directory for this platform (never the current directory)."""
@@ -26,52 +39,23 @@ def user_data_dir() -> Path:
         base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
     return (base / APP_NAME).absolute()
 
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
 
-class Settings(BaseSettings):
-    """Configuration for the core. Build it in an entry point and pass it down."""
+class CommonSettings(BaseSettings):
+    """The settings every deployment has; ``settings_class`` adds the providers' own."""
 
-    model_config = SettingsConfigDict(env_prefix="SEEDREAM_", env_file=".env", extra="ignore",
-                                      populate_by_name=True)
+    # An empty variable is not set: hosts write "" for a field left empty (e.g. Claude Desktop's form).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True,
+                                      env_ignore_empty=True)
+
+    #: The providers these settings configure (set by ``settings_class``).
+    specs: ClassVar[tuple[ProviderSpec, ...]] = ()
 
     provider: str | None = Field(None, description="default provider: ark, visual, chanjing, gateway, sandbox…")
-
-    # Volcengine Ark
-    ark_api_key: SecretStr | None = Field(None, validation_alias=_env("ARK_API_KEY", "SEEDREAM_ARK_API_KEY"))
-    ark_base_url: str = "https://ark.cn-beijing.volces.com/api/v3"
-    # Volcengine Visual (CVProcess)
-    volc_accesskey: SecretStr | None = Field(None, validation_alias=_env("VOLC_ACCESSKEY", "SEEDREAM_VOLC_ACCESSKEY"))
-    volc_secretkey: SecretStr | None = Field(None, validation_alias=_env("VOLC_SECRETKEY", "SEEDREAM_VOLC_SECRETKEY"))
-    visual_base_url: str = "https://visual.volcengineapi.com"
-    visual_region: str = "cn-north-1"
-    visual_service: str = "cv"
-    # Chanjing
-    chanjing_app_id: SecretStr | None = Field(None, validation_alias=_env("CHANJING_APP_ID",
-                                                                          "SEEDREAM_CHANJING_APP_ID"))
-    chanjing_secret_key: SecretStr | None = Field(None, validation_alias=_env("CHANJING_SECRET_KEY",
-                                                                              "SEEDREAM_CHANJING_SECRET_KEY"))
-    chanjing_base_url: str = "https://open-api.chanjing.cc"
-    chanjing_poll_interval: float = Field(4.0, gt=0)
-    chanjing_deadline: float = Field(300.0, gt=0)
-    # OpenAI-compatible gateway
-    gateway_api_key: SecretStr | None = None
-    gateway_base_url: str = "https://api-platform.ope.ai"
 
     # Where results go
     data_dir: Path = Field(default_factory=user_data_dir)
     output_dir: Path | None = None  # default: <data_dir>/images
     jobs_db: Path | None = None  # default: <data_dir>/jobs.sqlite3
-
-    # Admission: the provider account's caps (0 = unlimited)
-    ark_concurrency: int = Field(4, ge=0)
-    ark_images_per_minute: int = Field(500, ge=0)
-    visual_concurrency: int = Field(2, ge=0)
-    visual_images_per_minute: int = Field(0, ge=0)
-    chanjing_concurrency: int = Field(4, ge=0)
-    chanjing_images_per_minute: int = Field(0, ge=0)
-    gateway_concurrency: int = Field(4, ge=0)
-    gateway_images_per_minute: int = Field(0, ge=0)
 
     # HTTP
     connect_timeout: float = Field(10.0, gt=0)
@@ -95,6 +79,66 @@ class Settings(BaseSettings):
     def jobs_path(self) -> Path:
         return self.jobs_db or self.data_dir / "jobs.sqlite3"
 
-    def limits_for(self, provider: str) -> tuple[int, int]:
-        """(concurrency, images per minute) for a provider kind; 0 means unlimited."""
-        return getattr(self, f"{provider}_concurrency"), getattr(self, f"{provider}_images_per_minute")
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The providers and models these settings configure."""
+        return Catalog(self.specs)
+
+    def provider_config(self, kind: str) -> ProviderConfig:
+        """The settings of one provider kind (credentials revealed, blank when unset)."""
+        spec = self.catalog.specs[kind]
+        names = FieldNames(spec)
+        secrets = tuple(_reveal(getattr(self, name)) for name in names.credentials)
+        return ProviderConfig(credentials=secrets, base_url=getattr(self, names.base_url),
+                              concurrency=getattr(self, names.concurrency),
+                              images_per_minute=getattr(self, names.images_per_minute),
+                              options={option: getattr(self, field) for option, field in names.options.items()})
+
+    def limits_for(self, kind: str) -> tuple[int, int]:
+        """(concurrency, images per minute) of a provider kind; 0 means unlimited."""
+        config = self.provider_config(kind)
+        return config.concurrency, config.images_per_minute
+
+
+class FieldNames:
+    """The settings field names of one provider spec (one rule, used to declare and to read them)."""
+
+    def __init__(self, spec: ProviderSpec) -> None:
+        self.credentials = tuple(variable.lower().removeprefix(ENV_PREFIX.lower()) for variable in spec.credentials)
+        self.base_url = f"{spec.kind}_base_url"
+        self.concurrency = f"{spec.kind}_concurrency"
+        self.images_per_minute = f"{spec.kind}_images_per_minute"
+        self.options = {option: f"{spec.kind}_{option}" for option in spec.options}
+
+
+def provider_fields(spec: ProviderSpec) -> dict[str, Any]:
+    """The pydantic field definitions of one provider's settings."""
+    names = FieldNames(spec)
+    fields: dict[str, Any] = {}
+    for variable, name in zip(spec.credentials, names.credentials, strict=True):
+        aliases = (variable,) if variable.startswith(ENV_PREFIX) else (variable, ENV_PREFIX + variable)
+        fields[name] = (SecretStr | None, Field(None, validation_alias=AliasChoices(*aliases)))
+    fields[names.base_url] = (str, spec.base_url)
+    fields[names.concurrency] = (int, Field(spec.concurrency, ge=0))
+    fields[names.images_per_minute] = (int, Field(spec.images_per_minute, ge=0))
+    for option, definition in spec.options.items():
+        fields[names.options[option]] = definition
+    return fields
+
+
+def settings_class(specs: Sequence[ProviderSpec], *, name: str = "ProviderSettings") -> type[CommonSettings]:
+    """A settings class with the common fields and the fields of every provider in ``specs``."""
+    fields: dict[str, Any] = {}
+    for spec in specs:
+        fields.update(provider_fields(spec))
+    cls = create_model(name, __base__=CommonSettings, __module__=__name__, **fields)
+    cls.specs = tuple(specs)
+    return cls
+
+
+class Settings(settings_class(BUILTIN_SPECS)):  # type: ignore[misc]
+    """Configuration for the core and the built-in providers. Build it in an entry point and pass it down."""
+
+
+def _reveal(secret: SecretStr | None) -> str:
+    return secret.get_secret_value().strip() if secret is not None else ""

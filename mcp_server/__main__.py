@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from core.settings import Settings
     from mcp_server.server import SeedreamServer
     from mcp_server.settings import McpSettings
 
@@ -58,6 +59,7 @@ def _run(args: argparse.Namespace, real_stdout: int) -> int:
         print(f"seedream-mcp: invalid setting {name}: {first['msg']}", file=sys.stderr)
         return EXIT_USAGE
     logging.getLogger().setLevel(args.log_level or "WARNING")
+    _warn_if_unconfigured(settings)
     from mcp_server.server import build_server
 
     server = build_server(settings=settings, mcp_settings=mcp_settings)
@@ -67,6 +69,19 @@ def _run(args: argparse.Namespace, real_stdout: int) -> int:
     _restore_stdout(real_stdout)  # the SDK claims fd 1 for the protocol and diverts it again while serving
     server.run("stdio")
     return 0
+
+
+def _warn_if_unconfigured(settings: Settings) -> None:
+    """Say at start-up, in environment variables and in the bundle's form fields, what to set (the server
+    still starts: tool results repeat it, and the sandbox can be chosen per call)."""
+    from core.errors import ConfigurationError
+    from core.providers.registry import credential_variables, default_provider
+    from mcp_server.bundle_form import form_hint
+
+    try:
+        default_provider(settings)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"seedream-mcp: {exc.message} {form_hint(credential_variables(settings.catalog))}\n")
 
 
 def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:

@@ -14,7 +14,8 @@ from pathlib import Path
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel
 
-from core.results import GeneratedImage, Generation, JobStatus
+from core.errors import FailureKind
+from core.results import GeneratedImage, Generation, ImageFailure, JobStatus
 from mcp_server.models import JobResult, job_result
 from mcp_server.paths import is_inside
 from mcp_server.previews import Preview, PreviewLimits, make_previews
@@ -27,6 +28,14 @@ HINTS: dict[str, str] = {
     "retry.",
     "quota_exceeded": "The account's quota or balance is used up; top it up or choose another provider.",
     "authentication": "The provider refused the credentials; check the API key configured for the server.",
+    "permission_denied": "The provider account may not do this; enable the service or model in the "
+    "provider's console, or choose another model.",
+    "request_rejected": "The provider refused these parameters; change them (list_models shows what each "
+    "model takes).",
+    "provider_error": "The provider failed; retrying may help, or try another model or provider.",
+    "save_failed": "The image was produced but could not be saved on the server; free disk space or fix the "
+    "output folder, then check the job.",
+    "interrupted": "The server stopped while the job ran; the images saved before that are kept.",
     "unavailable": "The provider is unavailable right now (retries were made); try later or another "
     "provider.",
     "timeout": "The provider did not answer in time and may have billed the request; check list_jobs "
@@ -130,16 +139,19 @@ def job_text(
     elif n and previews_wanted:
         lines.append("No inline previews (they would not fit the result size limit); open the files above.")
     for failure in generation.failures:
-        lines.append(f"Image {failure.index + 1} failed ({failure.code}): {failure.message}")
-    if any(_is_moderation(f.code) for f in generation.failures):
+        lines.append(failure_line(failure))
+    if any(f.kind == FailureKind.CONTENT_REJECTED for f in generation.failures):
         lines.append(HINTS["content_rejected"])
     if generation.error and not pending:
         lines.append(f"Error: {with_hint(generation.error, generation.error_kind)}")
     return "\n".join(lines)
 
 
-def _is_moderation(code: str) -> bool:
-    return "sensitive" in code.lower() or code == "content_rejected"
+def failure_line(failure: ImageFailure) -> str:
+    """One image's failure, numbered from 1 as people count."""
+    what = "was refused by the provider's safety filter" if failure.kind == FailureKind.CONTENT_REJECTED \
+        else "failed"
+    return f"Image {failure.index + 1} {what} ({failure.code}): {failure.message}"
 
 
 def _describe(image: GeneratedImage) -> str:

@@ -47,11 +47,12 @@ class ImageInfo(_Compact):
 class FailureInfo(_Compact):
     index: int
     code: str
+    kind: str
     message: str
 
     @classmethod
     def of(cls, failure: ImageFailure) -> FailureInfo:
-        return cls(index=failure.index, code=failure.code, message=failure.message)
+        return cls(index=failure.index, code=failure.code, kind=failure.kind, message=failure.message)
 
 
 class UsageInfo(_Compact):

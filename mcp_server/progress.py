@@ -14,6 +14,7 @@ from core.jobs import Requester
 from core.requests import GenerateRequest, Plan
 from core.results import Generation
 from core.service import ImageService, JobHandle
+from mcp_server.content import failure_line
 
 log = logging.getLogger(__name__)
 
@@ -135,5 +136,5 @@ def _describe(event: Event, done: int) -> str:
     if isinstance(event, ImageReady):
         return f"Image {event.image.index + 1} saved ({done} done): {event.image.path}"
     if isinstance(event, ImageFailed):
-        return f"Image {event.failure.index + 1} failed: {event.failure.message}"
+        return failure_line(event.failure)
     return f"Finished: {event.generation.status}"

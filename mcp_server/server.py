@@ -13,6 +13,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import ValidationError
 
+from core.factory import open_service
 from core.http import HttpClient
 from core.references import ReferencePolicy
 from core.service import ImageService
@@ -76,7 +77,7 @@ def build_server(
         assert settings is not None
         roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=settings.images_dir)
         policy = ReferencePolicy(allowed_roots=roots)
-        async with ImageService.open(settings, http=http, reference_policy=policy) as opened:
+        async with open_service(settings, http=http, reference_policy=policy) as opened:
             yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
 
     wait = f"~{mcp_settings.wait_seconds:g} s"

@@ -14,7 +14,9 @@ DEFAULT_INLINE_BUDGET = 700_000
 class McpSettings(BaseSettings):
     """How the MCP server shapes results, waits for jobs and listens."""
 
-    model_config = SettingsConfigDict(env_prefix="SEEDREAM_MCP_", env_file=".env", extra="ignore")
+    # An empty variable is not set: Claude Desktop writes "" for a field left empty in the bundle's form.
+    model_config = SettingsConfigDict(env_prefix="SEEDREAM_MCP_", env_file=".env", extra="ignore",
+                                      env_ignore_empty=True)
 
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"

@@ -32,7 +32,7 @@ PROVIDER_NAMES: tuple[str, ...] = (
 TIERS: tuple[str, ...] = tuple(
     sorted({t for m in MODELS for t in m.sizes.tiers}, key=lambda t: float(t[:-1]))
 )
-MAX_COUNT = max(m.max_outputs for m in MODELS)
+MAX_COUNT = max(m.max_outputs for m in MODELS)  # also the most independent images (core's MAX_COUNT)
 MAX_REFERENCES = max(m.max_references for m in MODELS)
 
 ModelName = Literal[MODEL_KEYS]  # type: ignore[valid-type]
@@ -52,7 +52,11 @@ Size = Annotated[
 ]
 Ratio = Annotated[AspectRatio | None, Field(description="With a tier: size=4K aspect_ratio=16:9.")]
 Count = Annotated[
-    int, Field(ge=1, le=MAX_COUNT, description="Images; in group mode the model may make fewer.")
+    int, Field(ge=1, le=MAX_COUNT, description="Independent images to pick from (one request each).")
+]
+Series = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_COUNT, description="Related images in one request (story, set); may make fewer."),
 ]
 Seed = Annotated[
     int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seedream-3.0/seededit-3.0 only.")
@@ -84,6 +88,7 @@ async def generate_image(
     size: Size = None,
     aspect_ratio: Ratio = None,
     count: Count = 1,
+    series: Series = None,
     seed: Seed = None,
     guidance: Guidance = None,
     watermark: Watermark = False,
@@ -100,6 +105,7 @@ async def generate_image(
             size=size,
             aspect_ratio=aspect_ratio,
             count=count,
+            series=series,
             seed=seed,
             guidance=guidance,
             watermark=watermark,
@@ -117,14 +123,14 @@ async def edit_image(
     size: Size = None,
     aspect_ratio: Ratio = None,
     count: Count = 1,
+    series: Series = None,
     seed: Seed = None,
     guidance: Guidance = None,
     watermark: Watermark = False,
     output_format: OutputFormat = None,
     provider: Provider = None,
 ) -> Annotated[CallToolResult, JobResult]:
-    """Edit one image, fuse several, or make a group (count > 1) from reference images. Result as
-    generate_image."""
+    """Edit one image, fuse several, or make a series from reference images. Result as generate_image."""
     return await _generate(
         ctx,
         dict(
@@ -134,6 +140,7 @@ async def edit_image(
             size=size,
             aspect_ratio=aspect_ratio,
             count=count,
+            series=series,
             seed=seed,
             guidance=guidance,
             watermark=watermark,
@@ -216,7 +223,7 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
         request = GenerateRequest.create(**fields)
         plan = await state.service.plan(request)
         watch = JobWatch(plan)
-        reporter = ProgressReporter(ctx.report_progress, images=plan.count)
+        reporter = ProgressReporter(ctx.report_progress, images=plan.images)
         with watch.listening(reporter.on_event):
             handle = await state.watches.start(watch, state.service, request, requester=REQUESTER)
             generation = await _wait_with(state, watch, reporter)
@@ -229,7 +236,7 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
 
 
 async def _wait(ctx: Context, state: AppState, watch: JobWatch, *, done: int) -> Generation | None:
-    reporter = ProgressReporter(ctx.report_progress, images=watch.plan.count, done=done)
+    reporter = ProgressReporter(ctx.report_progress, images=watch.plan.images, done=done)
     with watch.listening(reporter.on_event):
         return await _wait_with(state, watch, reporter)
 

@@ -16,6 +16,7 @@ import pytest
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from core.emulator import EmulatorConfig, EmulatorState
+from core.factory import open_service
 from core.http import HttpClient, RetryPolicy
 from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
 from core.service import ImageService
@@ -118,5 +119,5 @@ async def http(emulator: EmulatorState, sleep: RecordingSleep) -> AsyncIterator[
 
 @pytest.fixture
 async def service(tmp_path: Path, http: HttpClient) -> AsyncIterator[ImageService]:
-    async with ImageService.open(make_settings(tmp_path), http=http) as svc:
+    async with open_service(make_settings(tmp_path), http=http) as svc:
         yield svc

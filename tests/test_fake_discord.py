@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     from discord import app_commands
     from discord.ext import commands
 
-    from tests.fakes.discord import FakeDiscord, FakeUser, InteractionRecord, Upload, running_client
+    from tests.fakes.discord import FakeClock, FakeDiscord, FakeUser, InteractionRecord, Upload, running_client
 
 SIZE_LIMIT = 64 * 1024
 Mode = Literal["normal", "many", "huge", "twice", "wait-then-edit", "wait-then-defer"]
@@ -440,3 +440,17 @@ async def test_dropped_gateway_connection_resumes_and_interactions_still_arrive(
 
     assert (await record.wait_for_original()).content == "2 for alice"
     assert fake.gateway.identify_count == 1
+
+
+async def test_a_sleep_on_the_fake_clock_wakes_only_when_the_clock_passes_its_deadline() -> None:
+    clock = FakeClock(start=1_000)
+    nap = asyncio.create_task(clock.sleep(60))
+    await asyncio.sleep(0)
+
+    clock.advance(59)
+    await asyncio.sleep(0)
+    assert not nap.done()  # a second of fake time short: real time passing changes nothing
+
+    clock.advance(1)
+    await asyncio.wait_for(nap, timeout=10)
+    await asyncio.wait_for(clock.sleep(0), timeout=10)  # nothing to wait for

@@ -1,7 +1,16 @@
 """The Seedream Discord bot: ``/imagine``, ``/edit``, ``/models``, ``/history``, ``/job``, ``/quota``.
 
 Run it with ``seedream-bot`` (or ``seedream bot``); see ``bots.discord.__main__``. ``ImageBot`` takes its
-resources (an open ``ImageService``, ``BotSettings``, a clock) from the caller.
+resources (an open ``ImageService``, ``BotSettings``, a clock and a sleep) from the caller.
+
+Layers, bottom-up; a module imports only from its own layer or those below (each docstring names its layer):
+
+1. pure, no discord.py: ``stores`` (what the bot needs of the job store), ``settings``,
+   ``wording`` (failure kinds → words, status text), ``policy``, ``access``, ``imaging``, ``rebuild``
+2. Discord helpers: ``interactions``, ``render`` (embeds), ``attachments``, ``options``, ``endpoint``
+3. delivery and the generation flow: ``delivery``, ``flow``
+4. interface, depending on the ``BotServices`` protocol (``services``): ``actions``, ``buttons``, ``cogs``
+5. assembly: ``bot`` (``ImageBot`` implements ``BotServices``), ``__main__``
 """
 
 import warnings

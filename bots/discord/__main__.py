@@ -1,4 +1,4 @@
-"""``seedream-bot``: run the Discord bot.
+"""``seedream-bot``: run the Discord bot (layer 5, assembly: the entry point).
 
 Reads the core ``Settings`` (provider, keys, data directory…) and ``BotSettings`` (``DISCORD_TOKEN``,
 ``SEEDREAM_DISCORD_*``, optional config file) once, opens the image service, and runs ``ImageBot`` until
@@ -16,12 +16,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import yarl
-
 from bots.discord.settings import BotSettings
 from core.errors import ConfigurationError
+from core.factory import open_backends, running_service
 from core.providers.registry import default_provider
-from core.service import ImageService
 from core.settings import Settings
 
 log = logging.getLogger("bots.discord")
@@ -46,7 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(Developer Portal → your app → Bot → Reset Token)."
         )
     _setup_logging(bot_settings.log_level if not args.verbose else "DEBUG")
-    point_discord_py(api_base=bot_settings.api_base, gateway_url=bot_settings.gateway_url)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, bot_settings, force_sync=args.sync))
     return EXIT_OK
@@ -75,24 +72,14 @@ def _setup_logging(level: str) -> None:
     discord.utils.setup_logging(level=logging.getLevelName(level.upper()), root=True)
 
 
-def point_discord_py(*, api_base: str | None, gateway_url: str | None) -> None:
-    """The test seams: send discord.py's REST calls and gateway connection to a local server."""
-    from discord.gateway import DiscordWebSocket
-    from discord.http import Route
-
-    if api_base:
-        Route.BASE = api_base.rstrip("/")
-    if gateway_url:
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
-
 async def serve(settings: Settings, bot_settings: BotSettings, *, force_sync: bool = False) -> None:
-    """Open the image service and run the bot until it is closed or the process is told to stop."""
+    """Open the image service and its counters, and run the bot until it is closed or the process is told to
+    stop."""
     from bots.discord.bot import ImageBot
 
     assert bot_settings.token is not None
-    async with ImageService.open(settings) as service:
-        bot = ImageBot(service=service, settings=bot_settings, force_sync=force_sync)
+    async with open_backends(settings) as backends, running_service(backends) as service:
+        bot = ImageBot(service=service, counters=backends.counters, settings=bot_settings, force_sync=force_sync)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers

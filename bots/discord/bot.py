@@ -1,6 +1,11 @@
-"""``ImageBot``: the Discord client. Its resources (the image service, settings, clock) are built once by the
-entry point and passed in; ``setup_hook`` adds one cog per feature and the restart-proof buttons, and syncs
-the slash commands only when their schema changed (or when asked with ``--sync``).
+"""``ImageBot``: the Discord client, which assembles the layers below and provides ``BotServices`` (layer 5,
+assembly).
+
+Its resources (the image service, the counters, settings, clock and sleep) are built once by the entry point and
+passed in.
+``setup_hook`` adds one cog per feature and the restart-proof buttons, and syncs the slash commands only
+when their schema changed (or when asked with ``--sync``). Where Discord is comes from the settings
+(``api_base``, ``gateway_url``) and applies to this client only (see ``bots.discord.endpoint``).
 """
 
 from __future__ import annotations
@@ -10,20 +15,25 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Coroutine
-from datetime import datetime
+from collections.abc import Coroutine
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.state import ConnectionState
 
-from bots.discord.actions import ResultActions
-from bots.discord.buttons import DYNAMIC_ITEMS, parse_edit_modal, submitted_text
+from bots.discord.buttons import DYNAMIC_ITEMS, answer_edit_modal, result_view
 from bots.discord.cogs import feature_cogs
-from bots.discord.policy import Gatekeeper
-from bots.discord.runner import GenerationFlow
+from bots.discord.delivery import DeliverySetup
+from bots.discord.endpoint import DiscordEndpoint, EndpointHTTPClient, webhooks_through
+from bots.discord.flow import GenerationFlow, RequestBuilder
+from bots.discord.policy import Gatekeeper, Place, QuotaStatus
 from bots.discord.settings import BotSettings
+from bots.discord.stores import BotBackends
+from core.clocks import Sleep, WallClock, utc_now
+from core.errors import JobNotFoundError
+from core.jobs import CounterStore, JobRecord
 from core.service import ImageService
 
 log = logging.getLogger(__name__)
@@ -38,17 +48,21 @@ def command_schema_hash(tree: app_commands.CommandTree[Any]) -> str:
 
 
 class ImageBot(commands.Bot):
-    """The Seedream Discord bot."""
+    """The Seedream Discord bot (implements ``BotServices``)."""
 
     def __init__(
         self,
         *,
         service: ImageService,
         settings: BotSettings,
-        clock: Callable[[], datetime] = discord.utils.utcnow,
+        counters: CounterStore | None = None,
+        clock: WallClock = utc_now,
+        sleep: Sleep = asyncio.sleep,
         force_sync: bool = False,
         guild_ready_timeout: float | None = None,
     ) -> None:
+        # Read by ``_get_state``, which discord.py calls from inside ``super().__init__``.
+        self._endpoint = DiscordEndpoint.configured(api_base=settings.api_base, gateway_url=settings.gateway_url)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -58,27 +72,78 @@ class ImageBot(commands.Bot):
             if guild_ready_timeout is None
             else guild_ready_timeout,
         )
-        self.service = service
+        self.backends = BotBackends.of(service, counters)
         self.settings = settings
-        self.clock = clock
-        self.policy = settings.policy()
-        self.gate = Gatekeeper(self.policy, store=service.store, clock=clock)
-        self.flow = GenerationFlow(
+        policy = settings.policy()
+        self.gatekeeper = Gatekeeper(policy, counters=self.backends.counters, clock=clock)
+        self._flow = GenerationFlow(
             service=service,
-            gate=self.gate,
-            clock=clock,
-            token_margin=settings.token_margin_seconds,
-            always_spoiler=self.policy.always_spoiler,
+            gate=self.gatekeeper,
+            delivery=DeliverySetup(
+                jobs=self.backends.jobs,
+                clock=clock,
+                sleep=sleep,
+                token_margin=settings.token_margin_seconds,
+                view_for=result_view,
+            ),
+            always_spoiler=policy.always_spoiler,
         )
-        self.actions = ResultActions(self)
         self.force_sync = force_sync
         self.synced_on_start: bool | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    def _get_state(self, **options: Any) -> ConnectionState[Any]:
+        # discord.py builds its HTTP client first, then hands it to the connection state and the command tree,
+        # which keep it: this is the one moment to give them the client that talks to the configured endpoint.
+        if self._endpoint is not None:
+            self.http = EndpointHTTPClient.replacing(self.http, self._endpoint)
+        return super()._get_state(**options)
+
+    # -- BotServices --------------------------------------------------------------------------------------
+
     @property
     def provider(self) -> str:
         """The provider new jobs use (raises ``ConfigurationError`` when none is configured)."""
-        return self.service.default_provider
+        return self.backends.service.default_provider
+
+    async def generate(
+        self,
+        interaction: discord.Interaction,
+        build: RequestBuilder,
+        *,
+        spoiler: bool = False,
+        parent_id: str | None = None,
+    ) -> str | None:
+        return await self._flow.run(interaction, build, spoiler=spoiler, parent_id=parent_id)
+
+    async def find_job(self, job_id: str) -> JobRecord | None:
+        try:
+            return await self.backends.jobs.get(job_id)
+        except JobNotFoundError:
+            return None
+
+    async def recent_jobs(self, *, user_id: int, limit: int) -> list[JobRecord]:
+        return await self.backends.jobs.list_jobs(user_id=str(user_id), adapter="discord", limit=limit)
+
+    async def note_on_job(self, job_id: str, key: str, value: Any) -> None:
+        await self.backends.jobs.set_extra(job_id, key, value)
+
+    async def quota_status(self, place: Place) -> QuotaStatus:
+        return await self.gatekeeper.status(place)
+
+    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run work that outlives an interaction handler; it is cancelled when the bot closes. Work that
+        acknowledges an interaction is tracked from before the acknowledgement, so ``wait_idle`` covers it as
+        soon as Discord sees the ack."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def partial_message(self, channel_id: int, message_id: int) -> discord.PartialMessage:
+        return self.get_partial_messageable(channel_id).get_partial_message(message_id)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
         for cog in feature_cogs(self):
@@ -87,31 +152,26 @@ class ImageBot(commands.Bot):
         self.tree.on_error = self._on_command_error
         self.synced_on_start = await self.sync_commands_if_changed()
 
+    async def connect(self, *, reconnect: bool = True) -> None:
+        # Every event handler is a task started from this one, so they all answer interactions through the
+        # configured endpoint's webhooks.
+        with webhooks_through(self._endpoint):
+            await super().connect(reconnect=reconnect)
+
     async def sync_commands_if_changed(self) -> bool:
-        """Register the commands when their schema differs from the last sync (kept in the job store), or
+        """Register the commands when their schema differs from the last sync (kept in the counters' meta), or
         when ``force_sync``; return whether it synced. Syncing on every start would hit Discord's daily
         limit on command creation."""
         digest = command_schema_hash(self.tree)
         key = f"{SCHEMA_META_KEY}.{self.application_id}"
-        if not self.force_sync and await self.service.store.get_meta(key) == digest:
+        meta = self.backends.counters
+        if not self.force_sync and await meta.get_meta(key) == digest:
             log.info("slash commands unchanged; not syncing")
             return False
         synced = await self.tree.sync()
-        await self.service.store.set_meta(key, digest)
+        await meta.set_meta(key, digest)
         log.info("synced %d slash commands", len(synced))
         return True
-
-    def answer(self, interaction: discord.Interaction, work: Coroutine[Any, Any, Any], *, what: str) -> None:
-        """Handle ``interaction`` in a tracked task; ``work`` acknowledges it first thing. Being tracked from
-        before the acknowledgement, the work is covered by ``wait_idle`` as soon as Discord sees the ack."""
-        self.spawn(work, name=f"{what}-{interaction.id}")
-
-    def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        """Run work that outlives an interaction handler; it is cancelled when the bot closes."""
-        task = asyncio.create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -131,16 +191,8 @@ class ImageBot(commands.Bot):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # Edit-prompt modals are answered from the raw submit, so one opened before a restart still works.
-        if interaction.type is not discord.InteractionType.modal_submit:
-            return
-        data: dict[str, Any] = dict(interaction.data or {})
-        parsed = parse_edit_modal(str(data.get("custom_id", "")))
-        if parsed is None:
-            return
-        prompt = (submitted_text(data, "prompt") or "").strip()
-        self.answer(
-            interaction, self.actions.submit_edit(interaction, parsed[0], parsed[1], prompt), what="edit"
-        )
+        if interaction.type is discord.InteractionType.modal_submit:
+            answer_edit_modal(interaction)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

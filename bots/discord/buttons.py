@@ -1,27 +1,32 @@
-"""Restart-proof buttons under results: reroll, edit-from-this, details, delete.
+"""Restart-proof buttons under results: reroll, edit-from-this, details, delete (layer 4, interface).
 
 Each is a ``discord.ui.DynamicItem`` whose ``custom_id`` carries the job id (and the image index), so any
 bot process can answer a click on any message, however old: the state lives in the job store. Parsing the
-``custom_id`` is all that happens before the callback, which defers at once (the 3-second rule).
+``custom_id`` is all that happens before the callback, which hands the click to ``ResultActions`` in a tracked
+task that defers at once (the 3-second rule), or opens the edit modal (itself the acknowledgement).
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import discord
 
-if TYPE_CHECKING:
-    from bots.discord.bot import ImageBot
+from bots.discord.actions import ResultActions
+from bots.discord.services import services_of
 
 _JOB = r"(?P<job>[a-z0-9]{1,40})"
 REROLL, EDIT, DETAILS, DELETE = "reroll", "edit", "details", "delete"
 EDIT_MODAL_PREFIX = "sd:editprompt:"
 
+Handler = Callable[[ResultActions], Coroutine[Any, Any, None]]
 
-def _bot(interaction: discord.Interaction[Any]) -> ImageBot:
-    return interaction.client
+
+def _answer(interaction: discord.Interaction[Any], what: str, handler: Handler) -> None:
+    services = services_of(interaction)
+    services.spawn(handler(ResultActions(services)), name=f"{what}-{interaction.id}")
 
 
 class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{REROLL}:{_JOB}"):
@@ -46,8 +51,7 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"s
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
-        bot.answer(interaction, bot.actions.reroll(interaction, self.job_id), what="reroll")
+        _answer(interaction, REROLL, lambda actions: actions.reroll(interaction, self.job_id))
 
 
 class EditButton(
@@ -75,7 +79,8 @@ class EditButton(
         return cls(match["job"], int(match["index"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _bot(interaction).actions.open_edit_modal(interaction, self.job_id, self.index)
+        # The modal is the acknowledgement: nothing may come before it.
+        await interaction.response.send_modal(EditPromptModal(self.job_id, self.index))
 
 
 class DetailsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{DETAILS}:{_JOB}"):
@@ -100,8 +105,7 @@ class DetailsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
-        bot.answer(interaction, bot.actions.details(interaction, self.job_id), what="details")
+        _answer(interaction, DETAILS, lambda actions: actions.details(interaction, self.job_id))
 
 
 class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{DELETE}:{_JOB}"):
@@ -123,8 +127,7 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"s
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        bot = _bot(interaction)
-        bot.answer(interaction, bot.actions.delete(interaction, self.job_id), what="delete")
+        _answer(interaction, DELETE, lambda actions: actions.delete(interaction, self.job_id))
 
 
 DYNAMIC_ITEMS = (RerollButton, EditButton, DetailsButton, DeleteButton)
@@ -150,8 +153,8 @@ def result_view(job_id: str, indexes: list[int], *, count: int, with_delete: boo
 
 
 class EditPromptModal(discord.ui.Modal):
-    """Asks for the edit prompt. Its submit is handled by ``ImageBot.on_interaction`` from the raw data, so a
-    modal opened before a restart still works after it."""
+    """Asks for the edit prompt. Its submit is answered from the raw data (``answer_edit_modal``, called by the
+    bot for every modal submit), so a modal opened before a restart still works after it."""
 
     prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
         label="What should change?",
@@ -165,6 +168,18 @@ class EditPromptModal(discord.ui.Modal):
         super().__init__(
             title=f"Edit image {index + 1}", timeout=15 * 60, custom_id=f"{EDIT_MODAL_PREFIX}{job_id}:{index}"
         )
+
+
+def answer_edit_modal(interaction: discord.Interaction[Any]) -> bool:
+    """Answer an edit modal's submit (whichever process opened it); ``False`` if it is not one."""
+    data: dict[str, Any] = dict(interaction.data or {})
+    parsed = parse_edit_modal(str(data.get("custom_id", "")))
+    if parsed is None:
+        return False
+    job_id, index = parsed
+    prompt = (submitted_text(data, "prompt") or "").strip()
+    _answer(interaction, EDIT, lambda actions: actions.submit_edit(interaction, job_id, index, prompt))
+    return True
 
 
 def parse_edit_modal(custom_id: str) -> tuple[str, int] | None:

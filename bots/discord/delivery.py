@@ -1,13 +1,14 @@
-"""Delivering one job to Discord: the status message, and the images as they finish.
+"""Delivering one job to Discord: the status message, and the images as they finish (layer 3, delivery and
+the generation flow).
 
 Events from the job arrive through ``sink`` (which only queues them, so a slow Discord never slows the job)
 and are handled in order by ``run``: status edits are coalesced, each image is fitted under the upload limit
 and added to the current result message (a new message every ten images).
 
 The interaction token dies 15 minutes after the command. Before it does (``token_margin`` ahead, by the
-injected clock, and by a timer for jobs that go quiet), or as soon as Discord answers ``401 50027`` /
-``404 10015``, the delivery moves to an ordinary channel message sent and edited with the bot token, which
-never expires; the images that follow go there too.
+injected clock, and by a timer on the injected sleep for jobs that go quiet), or as soon as Discord answers
+``401 50027`` / ``404 10015``, the delivery moves to an ordinary channel message sent and edited with the bot
+token, which never expires; the images that follow go there too.
 """
 
 from __future__ import annotations
@@ -18,36 +19,32 @@ import io
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import discord
 
-from bots.discord.buttons import result_view
-from bots.discord.render import (
-    MAX_CONTENT,
-    FittedImage,
-    JobProgress,
-    ResultCard,
-    fit_image,
-    result_embed,
-    result_filename,
-    status_text,
-    truncate,
-)
+from bots.discord.imaging import FittedImage, fit_saved, result_filename
+from bots.discord.interactions import MAX_FILES_PER_MESSAGE, NO_MENTIONS
+from bots.discord.render import ResultCard, result_embed
+from bots.discord.stores import JobNotes
+from bots.discord.wording import MAX_CONTENT, JobProgress, status_text, truncate
+from core.clocks import Sleep, WallClock
 from core.events import Event, Finished, ImageFailed, ImageReady, Progress, Queued, Started
-from core.jobs import JobStore
 from core.results import GeneratedImage, Generation
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
-MAX_FILES_PER_MESSAGE = 10
 TOKEN_GONE = {(401, 50027), (404, 10015)}  # Invalid Webhook Token, Unknown Webhook
-NO_MENTIONS = discord.AllowedMentions.none()
 
 AnyMessage = discord.Message | discord.WebhookMessage
+
+
+class ViewFactory(Protocol):
+    """Builds the buttons under a result message (the interface layer provides it)."""
+
+    def __call__(self, job_id: str, indexes: list[int], *, count: int) -> discord.ui.View: ...
 
 
 class Outlet(Protocol):
@@ -119,6 +116,17 @@ class _MoveNow:
 
 
 @dataclass(frozen=True)
+class DeliverySetup:
+    """What every delivery of one bot shares."""
+
+    jobs: JobNotes  # where the posted messages are noted (``discord_messages``), for deletion later
+    clock: WallClock
+    sleep: Sleep
+    token_margin: float  # seconds before the token's expiry at which the delivery leaves the interaction
+    view_for: ViewFactory
+
+
+@dataclass(frozen=True)
 class DeliveryContext:
     """What a delivery needs to know about its job and its requester."""
 
@@ -142,19 +150,17 @@ class Delivery:
         interaction: discord.Interaction,
         context: DeliveryContext,
         *,
-        store: JobStore,
-        clock: Clock,
-        token_margin: float,
+        setup: DeliverySetup,
     ) -> None:
         self._interaction = interaction
         self._context = context
-        self._store = store
-        self._clock = clock
-        self._margin = timedelta(seconds=token_margin)
+        self._setup = setup
+        self._clock = setup.clock
+        self._margin = timedelta(seconds=setup.token_margin)
         self._queue: asyncio.Queue[Event | _MoveNow] = asyncio.Queue()
         self._outlet: Outlet = InteractionOutlet(interaction)
         self._batch: _Batch | None = None
-        self._started = clock()
+        self._started = self._clock()
         self._last_status: tuple[str, str] | None = None
         self._posted: list[list[int]] = []
         self.progress = JobProgress(
@@ -227,7 +233,7 @@ class Delivery:
 
     async def _expiry_timer(self) -> None:
         delay = (self._interaction.expires_at - self._margin - self._clock()).total_seconds()
-        await asyncio.sleep(max(0.0, delay))
+        await self._setup.sleep(max(0.0, delay))
         self._queue.put_nowait(_MoveNow())
 
     async def _via_outlet(self, action: Callable[[Outlet], Awaitable[T]]) -> T:
@@ -280,7 +286,7 @@ class Delivery:
 
     async def _post_image(self, image: GeneratedImage) -> None:
         context = self._context
-        fitted = await asyncio.to_thread(_read_and_fit, image, context.upload_limit)
+        fitted = await asyncio.to_thread(fit_saved, image, limit=context.upload_limit)
         card = ResultCard(
             job_id=context.job_id,
             index=image.index,
@@ -306,13 +312,13 @@ class Delivery:
         file = discord.File(io.BytesIO(fitted.data), filename=card.filename)
         batch = self._batch
         if batch is None or batch.outlet is not outlet or len(batch.cards) >= MAX_FILES_PER_MESSAGE:
-            view = result_view(self._context.job_id, [card.index], count=self._context.count)
+            view = self._setup.view_for(self._context.job_id, [card.index], count=self._context.count)
             message = await outlet.send(files=[file], embeds=[result_embed(card)], view=view)
             self._batch = _Batch(outlet, message, [card])
             await self._remember(message)
             return
         cards = [*batch.cards, card]
-        view = result_view(self._context.job_id, [c.index for c in cards], count=self._context.count)
+        view = self._setup.view_for(self._context.job_id, [c.index for c in cards], count=self._context.count)
         edited: Any = await batch.message.edit(
             attachments=[*batch.message.attachments, file], embeds=[result_embed(c) for c in cards], view=view
         )
@@ -320,10 +326,5 @@ class Delivery:
 
     async def _remember(self, message: AnyMessage) -> None:
         self._posted.append([message.channel.id, message.id])
-        await self._store.set_extra(self._context.job_id, "discord_messages", self._posted)
+        await self._setup.jobs.set_extra(self._context.job_id, "discord_messages", self._posted)
 
-
-def _read_and_fit(image: GeneratedImage, limit: int) -> FittedImage:
-    return fit_image(
-        image.path.read_bytes(), limit=limit, width=image.width, height=image.height, fmt=image.format
-    )

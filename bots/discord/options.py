@@ -1,8 +1,11 @@
-"""Slash-command choices from the catalog (at most 25 per option, as Discord allows)."""
+"""Slash-command choices from the catalog (at most 25 per option, as Discord allows) (layer 2, Discord
+helpers)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any
 
 from discord import app_commands
 
@@ -51,3 +54,16 @@ def choices_for(provider: str, *, editing: bool) -> CommandChoices:
         ],
         ratios=[app_commands.Choice(name=r, value=r) for r in RATIOS if r in ratios][:MAX_CHOICES],
     )
+
+
+def set_choices(command: app_commands.Command[Any, ..., Any], choices: CommandChoices) -> None:
+    """Give a cog instance's command the model, size and aspect-ratio choices of its bot's provider.
+
+    The provider is known only when the bot is built, after the cog class was defined. discord.py gives each
+    cog instance its own copy of the class's commands but shares their parameter objects, so each is copied
+    before the choices are set: two bots in one process keep their own.
+    """
+    params = command._params  # discord.py's per-command parameter table (no public setter)
+    for name in ("model", "size", "aspect_ratio"):
+        params[name] = copy.copy(params[name])
+    app_commands.choices(model=choices.models, size=choices.sizes, aspect_ratio=choices.ratios)(command)

@@ -1,23 +1,23 @@
-"""Who may generate where, and how much: allow-lists, cooldown, concurrent jobs, daily quotas.
+"""Who may generate where, and how much: allow-lists, cooldown, concurrent jobs, daily quotas (layer 1,
+pure: no discord.py).
 
 ``Gatekeeper.admit`` is race-free: the in-process checks (cooldown, concurrent jobs) are decided and marked
-without an ``await`` in between, and the daily quotas are reserved atomically in the job store (which is
-also safe across processes). What a job did not produce is given back by ``Ticket.settle``.
+without an ``await`` in between, and the daily quotas are reserved atomically in the quota counters (which are
+also safe across processes). What a job did not produce is given back by ``Reservation.settle``.
 
-Nothing here knows discord.py: a ``Place`` describes the asker, a ``Refusal`` says why not (kindly, with when
-to try again) and is shown ephemerally by the caller.
+A ``Place`` describes the asker, a ``Refusal`` says why not (kindly, with when to try again) and is shown
+ephemerally by the caller.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from core.jobs import JobStore
-
-Clock = Callable[[], datetime]
+from bots.discord.stores import QuotaCounters
+from bots.discord.wording import relative_time
+from core.clocks import WallClock
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,6 @@ def guild_key(guild_id: int) -> str:
     return f"discord:guild:{guild_id}"
 
 
-def relative_time(moment: datetime) -> str:
-    """A Discord timestamp that every client shows in its own words ("in 5 minutes")."""
-    return f"<t:{int(moment.timestamp())}:R>"
-
-
 def next_reset(now: datetime) -> datetime:
     """Daily quotas reset at midnight UTC."""
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -102,11 +97,11 @@ def quota_day(now: datetime) -> str:
 
 
 class Gatekeeper:
-    """Enforces a ``PolicyConfig`` for one bot process (quotas are shared through the store)."""
+    """Enforces a ``PolicyConfig`` for one bot process (quotas are shared through the counters)."""
 
-    def __init__(self, config: PolicyConfig, *, store: JobStore, clock: Clock) -> None:
+    def __init__(self, config: PolicyConfig, *, counters: QuotaCounters, clock: WallClock) -> None:
         self.config = config
-        self._store = store
+        self._counters = counters
         self._clock = clock
         self._last_start: dict[int, datetime] = {}
         self._active: Counter[int] = Counter()
@@ -148,8 +143,8 @@ class Gatekeeper:
         names = {r.casefold() for r in self.config.generator_roles if not r.isdigit()}
         return bool(ids & place.role_ids) or bool(names & {n.casefold() for n in place.role_names})
 
-    async def admit(self, place: Place, *, images: int) -> Ticket | Refusal:
-        """Check everything and reserve ``images`` of the daily quotas; a ``Ticket`` must be settled."""
+    async def admit(self, place: Place, *, images: int) -> Reservation | Refusal:
+        """Check everything and reserve ``images`` of the daily quotas; a ``Reservation`` must be settled."""
         refusal = self.check_place(place) or self._check_pace(place)
         if refusal is not None:
             return refusal
@@ -166,7 +161,7 @@ class Gatekeeper:
         if refusal is not None:
             self._unmark(user, now, previous)
             return refusal
-        return Ticket(self, place=place, images=images, day=quota_day(now))
+        return Reservation(self, place=place, images=images, day=quota_day(now))
 
     def _check_pace(self, place: Place) -> Refusal | None:
         cfg, now = self.config, self._clock()
@@ -199,10 +194,10 @@ class Gatekeeper:
         cfg, day = self.config, quota_day(now)
         reset = next_reset(now)
         key = user_key(place.user_id)
-        if cfg.user_daily_images and not await self._store.reserve_quota(
+        if cfg.user_daily_images and not await self._counters.reserve_quota(
             key=key, day=day, amount=images, limit=cfg.user_daily_images
         ):
-            used = await self._store.quota_used(key=key, day=day)
+            used = await self._counters.quota_used(key=key, day=day)
             return Refusal(
                 "user_quota",
                 _quota_message("You have", used, cfg.user_daily_images, images, reset),
@@ -210,12 +205,12 @@ class Gatekeeper:
             )
         if cfg.guild_daily_images and place.guild_id is not None:
             gkey = guild_key(place.guild_id)
-            if not await self._store.reserve_quota(
+            if not await self._counters.reserve_quota(
                 key=gkey, day=day, amount=images, limit=cfg.guild_daily_images
             ):
                 if cfg.user_daily_images:
-                    await self._store.release_quota(key=key, day=day, amount=images)
-                used = await self._store.quota_used(key=gkey, day=day)
+                    await self._counters.release_quota(key=key, day=day, amount=images)
+                used = await self._counters.quota_used(key=gkey, day=day)
                 return Refusal(
                     "guild_quota",
                     _quota_message("This server has", used, cfg.guild_daily_images, images, reset),
@@ -228,9 +223,9 @@ class Gatekeeper:
         if images <= 0:
             return
         if self.config.user_daily_images:
-            await self._store.release_quota(key=user_key(place.user_id), day=day, amount=images)
+            await self._counters.release_quota(key=user_key(place.user_id), day=day, amount=images)
         if self.config.guild_daily_images and place.guild_id is not None:
-            await self._store.release_quota(key=guild_key(place.guild_id), day=day, amount=images)
+            await self._counters.release_quota(key=guild_key(place.guild_id), day=day, amount=images)
 
     def job_done(self, user_id: int) -> None:
         self._active[user_id] = max(0, self._active[user_id] - 1)
@@ -239,10 +234,10 @@ class Gatekeeper:
         """Today's usage for ``/quota``."""
         now = self._clock()
         day = quota_day(now)
-        user_used = await self._store.quota_used(key=user_key(place.user_id), day=day)
+        user_used = await self._counters.quota_used(key=user_key(place.user_id), day=day)
         guild_used = None
         if place.guild_id is not None:
-            guild_used = await self._store.quota_used(key=guild_key(place.guild_id), day=day)
+            guild_used = await self._counters.quota_used(key=guild_key(place.guild_id), day=day)
         last = self._last_start.get(place.user_id)
         cooldown_until = last + timedelta(seconds=self.config.cooldown_seconds) if last else None
         return QuotaStatus(
@@ -269,7 +264,7 @@ def _quota_message(who: str, used: int, limit: int, asked: int, reset: datetime)
 
 
 @dataclass(eq=False)
-class Ticket:
+class Reservation:
     """An admitted generation: holds a concurrent-job slot and ``images`` of the daily quotas."""
 
     gate: Gatekeeper

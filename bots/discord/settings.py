@@ -1,4 +1,5 @@
-"""The bot's own configuration: the Discord token, the test seams, and the community policy.
+"""The bot's own configuration: the Discord token, where Discord is, and the community policy (layer 1,
+pure: no discord.py).
 
 Read once at the entry point from the environment (``DISCORD_TOKEN`` and ``SEEDREAM_DISCORD_*``) and, when
 given, a TOML or JSON file (``SEEDREAM_DISCORD_CONFIG`` or ``--config``) whose keys are the field names
@@ -41,7 +42,9 @@ class BotSettings(BaseSettings):
         None, validation_alias=AliasChoices("DISCORD_TOKEN", "SEEDREAM_DISCORD_TOKEN")
     )
     config_file: Path | None = Field(None, validation_alias=AliasChoices(CONFIG_ENV, "config_file"))
-    # Test seams: point discord.py at a local fake Discord (REST base and gateway URL).
+    # Where Discord is (default: discord.com). Any Discord-compatible server, e.g. a local fake Discord in
+    # tests: the REST base (``…/api/v10``) and the gateway websocket URL. With only the REST base set, the
+    # gateway is the one that server announces at ``GET /gateway/bot``.
     api_base: str | None = None
     gateway_url: str | None = None
 

@@ -29,7 +29,7 @@ from core.emulator.ark_generate import (
 )
 from core.emulator.ark_validate import ArkJob, ValidationContext, validate
 from core.emulator.files import served_bytes
-from core.emulator.limits import AccountLimits, Ticket
+from core.emulator.limits import AccountLimits, InFlightSlot
 from core.emulator.sse import CutBody, EventStream, sse_frame
 from core.emulator.state import EmulatorState, Fault
 
@@ -126,7 +126,7 @@ async def serve_job(state: EmulatorState, job: ArkJob, *, provider: str, limits:
         raise
 
 
-async def _whole(state: EmulatorState, job: ArkJob, *, provider: str, ticket: Ticket, fault: Fault | None,
+async def _whole(state: EmulatorState, job: ArkJob, *, provider: str, ticket: InFlightSlot, fault: Fault | None,
                  request_id: str, error_type: str | None) -> ASGIApp:
     try:
         outcomes = [outcome async for outcome in produce(state, job, provider=provider)]
@@ -141,7 +141,7 @@ async def _whole(state: EmulatorState, job: ArkJob, *, provider: str, ticket: Ti
     return Response(body, headers=headers)
 
 
-async def _stream(state: EmulatorState, job: ArkJob, *, provider: str, ticket: Ticket, fault: Fault | None,
+async def _stream(state: EmulatorState, job: ArkJob, *, provider: str, ticket: InFlightSlot, fault: Fault | None,
                   request_id: str, error_type: str | None) -> ASGIApp:
     outcomes = produce(state, job, provider=provider)
     first = await anext(outcomes)  # Ark sends its headers only when the first image is done

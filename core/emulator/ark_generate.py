@@ -1,6 +1,7 @@
 """Producing an Ark job's images and shaping them as Ark answers: the JSON body (§1.3) and the SSE events
 (§1.4). Prompt markers script per-image outcomes: ``[refuse:N]`` makes image N fail moderation (the group
-goes on), ``[fail:N]`` makes it an internal error (the rest of the group is not produced)."""
+goes on; ``[refuse:N:CODE]`` with another of the documented output-moderation codes, e.g.
+``OutputImageRiskDetection``), ``[fail:N]`` makes it an internal error (the rest of the group is not produced)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import base64
 import io
 import re
+import secrets
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
@@ -18,8 +20,12 @@ from core.emulator.ark_validate import ArkJob
 from core.emulator.images import render_image
 from core.emulator.state import EmulatorState
 
-_MARKER = re.compile(r"\[(refuse|fail):(\d+)\]")
+_MARKER = re.compile(r"\[(refuse|fail):(\d+)(?::([A-Za-z.]+))?\]")
 REFUSED_CODE = "OutputImageSensitiveContentDetected"
+#: The per-image moderation codes the Ark images API documents for a generated image.
+OUTPUT_REFUSAL_CODES = frozenset({REFUSED_CODE, "OutputImageRiskDetection", "ContentSecurityDetectionError",
+                                  "SensitiveContentDetected", "SensitiveContentDetected.SevereViolation",
+                                  "SensitiveContentDetected.Violence"})
 INTERNAL_CODE = "InternalServiceError"
 _REFUSED_MESSAGE = "The request failed because the output image may contain sensitive information."
 _INTERNAL_MESSAGE = "The service encountered an unexpected internal error."
@@ -53,11 +59,15 @@ class Failed:
 Outcome = Produced | Failed
 
 
-def scripted_outcomes(prompt: str) -> tuple[set[int], set[int]]:
-    """The image indexes the prompt marks as refused and as failing internally."""
-    refused, failing = set(), set()
-    for kind, index in _MARKER.findall(prompt):
-        (refused if kind == "refuse" else failing).add(int(index))
+def scripted_outcomes(prompt: str) -> tuple[dict[int, str], set[int]]:
+    """The image indexes the prompt marks as refused (with their moderation code) and as failing internally."""
+    refused: dict[int, str] = {}
+    failing: set[int] = set()
+    for kind, index, code in _MARKER.findall(prompt):
+        if kind == "fail":
+            failing.add(int(index))
+        else:
+            refused[int(index)] = code if code in OUTPUT_REFUSAL_CODES else REFUSED_CODE
     return refused, failing
 
 
@@ -66,23 +76,26 @@ async def produce(state: EmulatorState, job: ArkJob, *, provider: str) -> AsyncG
     ``state.generated[provider]``."""
     await state.wait_if_held()
     refused, failing = scripted_outcomes(job.prompt)
+    # Like the real models, a request without a seed is a new draw: the same prompt gives another picture.
+    draw = job.seed if job.seed is not None else state.config.fixed_draw
+    draw = secrets.randbelow(2**31) if draw is None else draw
     for index in range(job.count):
         await state.image_latency()
         if index in failing:
             yield Failed(index, INTERNAL_CODE, _INTERNAL_MESSAGE, internal=True)
             return
         if index in refused:
-            yield Failed(index, REFUSED_CODE, _REFUSED_MESSAGE)
+            yield Failed(index, refused[index], _REFUSED_MESSAGE)
             continue
         # Rendering is CPU work: off the loop, so a held or slow request never stalls the others.
-        data = await asyncio.to_thread(_render, job, index)
+        data = await asyncio.to_thread(_render, job, draw, index)
         state.generated[provider] += 1
         yield Produced(index, job.width, job.height, data, job.output_format)
 
 
-def _render(job: ArkJob, index: int) -> bytes:
+def _render(job: ArkJob, draw: int, index: int) -> bytes:
     key = job.prompt + "".join(ref.digest for ref in job.refs)
-    data = render_image(key, job.seed, job.width, job.height, job.output_format, index=index)
+    data = render_image(key, draw, job.width, job.height, job.output_format, index=index)
     return add_watermark(data, job.output_format) if job.watermark else data
 
 

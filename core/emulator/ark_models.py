@@ -38,7 +38,7 @@ SEED_RANGE = (-1, 2_147_483_647)
 
 @dataclass(frozen=True)
 class RefRules:
-    """What an input image must be (seed 001)."""
+    """What an input image must be (the Ark images document)."""
 
     formats: tuple[str, ...] = ("jpeg", "png")
     max_bytes: int = 10 * 1024 * 1024

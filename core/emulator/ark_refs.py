@@ -1,5 +1,5 @@
 """Ark's checks on input (reference) images: data URIs with a lowercase format, decodable JPEG/PNG, size,
-sides, pixel count and aspect ratio (seed 001)."""
+sides, pixel count and aspect ratio (the Ark images document)."""
 
 from __future__ import annotations
 

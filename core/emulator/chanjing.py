@@ -1,4 +1,4 @@
-"""The Chanjing (蝉镜) async AI-creation API, faithful to providers.md §3 and seed 003.
+"""The Chanjing (蝉镜) async AI-creation API, faithful to providers.md §3 and the Chanjing document.
 
 Routes (all under ``/open/v1``): ``POST access_token``, ``POST ai_creation/task/submit``, ``GET
 ai_creation/task?unique_id=…``, ``POST ai_creation/task/page``.
@@ -6,8 +6,8 @@ ai_creation/task?unique_id=…``, ``POST ai_creation/task/page``.
 Behaviour worth knowing in tests:
 
 - Every answer is HTTP 200 with the ``{"trace_id","code","msg","data"}`` envelope; ``code != 0`` is the error
-  (codes 400, 10400, 40000, 40001, 50000 as in seed 003). Only scripted faults without a ``code`` produce an
-  HTTP-level error (a proxy in front of Chanjing), with ``Fault.status`` and ``Retry-After``.
+  (codes 400, 10400, 40000, 40001, 50000 as in the Chanjing document). Only scripted faults without a
+  ``code`` produce an HTTP-level error (a proxy in front of Chanjing), with ``Fault.status`` and ``Retry-After``.
 - Tokens: ``expire_in`` is an absolute Unix time (``config.clock() + chanjing_token_ttl``). Issuing a token
   revokes the app's previous one (its next use gets 10400 "AccessToken 验证失败"); an expired token gets
   10401 (emulator choice: providers.md only says 10401 also means "invalid"). Wrong credentials get 40000.
@@ -263,9 +263,9 @@ class ChanjingBackend:
         prompt, count = params["ref_prompt"], params["number_of_images"]
         status, produced, err_msg = outcome(prompt, count, self.state.config.blocked_words)
         width, height = SIZES[params["clarity"]][params["aspect_ratio"]]
-        urls = []
+        urls, draw = [], task.unique_id  # each task is a new draw, like the real service's
         for index in produced:
-            data = await asyncio.to_thread(render_image, prompt, None, width, height, "jpeg", index=index)
+            data = await asyncio.to_thread(render_image, prompt + draw, None, width, height, "jpeg", index=index)
             urls.append(self.state.publish(data, "image/jpeg"))
         self.state.generated["chanjing"] += len(urls)
         task.output_url, task.err_msg, task.progress_desc = urls, err_msg, status

@@ -1,4 +1,5 @@
-"""An OpenAI-compatible gateway serving Seedream: ``POST /v1/images/generations`` (seed 004, providers.md §4).
+"""An OpenAI-compatible gateway serving Seedream: ``POST /v1/images/generations`` (the gateway document,
+providers.md §4).
 
 The gateway authenticates, normalises the model name, checks ``response_format``, fills its own defaults
 (``stream`` false, ``watermark`` **false**, ``size`` 2K — 1024x1024 for 3.0-t2i), drops the fields it
@@ -24,7 +25,7 @@ from core.emulator.state import EmulatorState
 UPSTREAM_ERROR = "upstream_error"
 _REQUEST_ERROR = "invalid_request_error"
 
-# Public name -> the name the gateway reports (seed 004's normalisation table).
+# Public name -> the name the gateway reports (the gateway document's normalisation table).
 NORMALISED = {
     "doubao-seedream-4.5": "seedream-4-5-251128", "doubao-seedream-4-5-251128": "seedream-4-5-251128",
     "seedream-4-5-251128": "seedream-4-5-251128",

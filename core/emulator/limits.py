@@ -20,7 +20,7 @@ IPM_CODE = "ModelAccountIpmRateLimitExceeded"
 
 
 @dataclass
-class Ticket:
+class InFlightSlot:
     """An admitted request; ``release()`` (idempotent) frees its in-flight slot."""
 
     limits: AccountLimits
@@ -44,7 +44,7 @@ class AccountLimits:
     concurrency_error: Callable[[], ArkError] | None = None
     _window: deque[tuple[float, int]] = field(default_factory=deque)
 
-    def admit(self, images: int) -> Ticket:
+    def admit(self, images: int) -> InFlightSlot:
         """Take an in-flight slot and book ``images`` in the IPM window.
 
         Raises:
@@ -58,7 +58,7 @@ class AccountLimits:
         if ipm:
             self._book(images, ipm)
         self.state.in_flight[self.provider] += 1
-        return Ticket(self)
+        return InFlightSlot(self)
 
     def _book(self, images: int, ipm: int) -> None:
         now = self.state.config.clock()

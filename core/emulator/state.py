@@ -41,6 +41,9 @@ class EmulatorConfig:
     public_base_url: str = "http://127.0.0.1:8790"  # where result URLs point (the emulator itself)
     latency: float = 0.0  # seconds per generated image
     url_ttl: float = 24 * 3600.0  # result URLs expire like the real ones
+    # A request without a seed is a new draw (another picture for the same prompt), as with the real models;
+    # a number here makes every such request draw it, for comparing two answers pixel by pixel.
+    fixed_draw: int | None = None
     clock: Callable[[], float] = time.time
     # Credentials: None accepts any non-empty value.
     ark_api_keys: frozenset[str] | None = None

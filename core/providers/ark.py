@@ -9,23 +9,44 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
 from core.errors import (
     AuthenticationError,
     ContentRejectedError,
+    FailureKind,
+    PermissionDeniedError,
     ProviderError,
+    ProviderQuotaError,
     ProviderResponseError,
     ProviderUnavailableError,
-    QuotaExceededError,
-    SeedreamError,
+    RateLimitedError,
+    RequestRejectedError,
 )
 from core.http import HttpClient, parse_retry_after, rate_limited, translate_transport_error
+from core.modelspec import (
+    ARK_1K,
+    ARK_2K,
+    ARK_3K,
+    ARK_4K,
+    MODEL_ALIASES,
+    PRO_1K,
+    PRO_2K,
+    PRO_15K,
+    ModelSpec,
+    SizeRules,
+    tier_table,
+)
 from core.providers.base import ImagePayload, ProviderItem
-from core.requests import Plan
+from core.providers.spec import ProviderConfig, ProviderSpec
 from core.results import ImageFailure, Usage
+
+if TYPE_CHECKING:
+    from core.requests import Plan
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +123,13 @@ class ArkProvider:
         return body
 
     def group_fields(self, plan: Plan) -> dict[str, Any]:
+        """Group ("组图") mode for a series; explicitly off for a single image of a model that has it."""
         if not plan.model.group:
             return {}
-        if plan.count == 1:
+        if plan.series <= 1:
             return {"sequential_image_generation": "disabled"}
         return {"sequential_image_generation": "auto",
-                "sequential_image_generation_options": {"max_images": plan.count}}
+                "sequential_image_generation_options": {"max_images": plan.series}}
 
     # -- response parsing -------------------------------------------------------------------------------
 
@@ -154,11 +176,12 @@ class ArkProvider:
             code = str(error.get("code") or "Unknown")
             detail = (_clean_message(error.get("message")) or "no reason given").rstrip(".")
             # Shown to the user as it is: who refused this image, why, and what to do.
-            if _CONTENT_CODES.match(code):
+            kind = image_failure_kind(code)
+            if kind is FailureKind.CONTENT_REJECTED:
                 message = f"{self.label} refused this image ({code}): {detail}. Rephrase the prompt to get it."
             else:
                 message = f"{self.label} could not make this image ({code}): {detail}. Try again for it."
-            return ImageFailure(index=index, code=code, message=message)
+            return ImageFailure(index=index, code=code, message=message, kind=kind)
         url, b64 = entry.get("url"), entry.get("b64_json")
         if not (isinstance(url, str) and url) and not (isinstance(b64, str) and b64):
             raise ProviderResponseError(f"{self.label} sent an image entry with neither url nor b64_json",
@@ -167,7 +190,7 @@ class ArkProvider:
 
     # -- errors -----------------------------------------------------------------------------------------
 
-    def classify(self, response: httpx2.Response) -> SeedreamError | None:
+    def classify(self, response: httpx2.Response) -> ProviderError | None:
         """Map an Ark answer to an error (or ``None`` for a success) per providers.md §1.5."""
         if response.status_code < 400:
             return None
@@ -179,7 +202,7 @@ class ArkProvider:
                                     response=response)
 
     def error_from_body(self, body: dict[str, Any], *, status: int | None,
-                        response: httpx2.Response) -> SeedreamError:
+                        response: httpx2.Response) -> ProviderError:
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         code = str(error.get("code") or "")
         message = _clean_message(error.get("message"))
@@ -188,22 +211,22 @@ class ArkProvider:
         common = dict(provider=self.name, status=status, code=code or None, request_id=request_id)
         if _CONTENT_CODES.match(code):
             return ContentRejectedError(f"{self.label} refused the content ({code}): {message}. Rephrase the "
-                                        "prompt or use other reference images.", provider=self.name, code=code,
-                                        request_id=request_id)
+                                        "prompt or use other reference images.", **common)
         if status == 401 or code == "AuthenticationError":
             return AuthenticationError(f"{where}: the API key was refused; check {self.key_variable}", **common)
         if status == 403:
-            return AuthenticationError(f"{where}: the account may not do this ({message}); check the account "
-                                       "status and that the service is enabled in the console", **common)
+            return PermissionDeniedError(f"{where}: the account may not do this ({message}); check the account "
+                                         "status and that the service is enabled in the console", **common)
         if status == 404:
-            return ProviderError(f"{where}: the model is not available to this account ({message}); enable it "
-                                 "in the console or choose another model", **common)
+            return PermissionDeniedError(f"{where}: the model is not available to this account ({message}); "
+                                         "enable it in the console or choose another model", **common)
         if status == 429 and code.startswith(_NOT_TRANSIENT_429):
-            return QuotaExceededError(f"{where}: the account's quota or spending limit is reached ({message}); "
-                                      "raise it in the console", provider=self.name)
+            return ProviderQuotaError(f"{where}: the account's quota or spending limit is reached ({message}); "
+                                      "raise it in the console", **common)
         if status == 429 and code == "InflightBatchsizeExceeded":
-            return ProviderError(f"{where}: too many requests in flight for this account ({message}); lower "
-                                 f"SEEDREAM_{self.name.upper()}_CONCURRENCY to the account's limit", **common)
+            return RateLimitedError(f"{where}: too many requests in flight for this account ({message}); lower "
+                                    f"SEEDREAM_{self.name.upper()}_CONCURRENCY to the account's limit",
+                                    retryable=False, **common)
         if status == 429:
             return rate_limited(self.name, response, f"{where}: rate limited ({message}); retrying later helps",
                                 code=code or None, request_id=request_id)
@@ -211,7 +234,19 @@ class ArkProvider:
             return ProviderUnavailableError(f"{where}: the service failed ({message or 'no detail'}); try again "
                                             "in a moment", retry_after=parse_retry_after(
                                                 response.headers.get("retry-after")), **common)
+        if status is not None and 400 <= status < 500:
+            return RequestRejectedError(f"{where}: the request was refused ({message}); check the parameters",
+                                        **common)
         return ProviderError(f"{where}: the request was refused ({message}); check the parameters", **common)
+
+
+def image_failure_kind(code: str) -> FailureKind:
+    """The kind of one image's failure inside a group, from its Ark error code."""
+    if _CONTENT_CODES.match(code):
+        return FailureKind.CONTENT_REJECTED
+    if code.startswith("InternalServiceError"):
+        return FailureKind.UNAVAILABLE
+    return FailureKind.PROVIDER_ERROR
 
 
 def wire_size(plan: Plan) -> str:
@@ -254,3 +289,47 @@ def _request_id(message: Any) -> str | None:
 def _clean_message(message: Any, limit: int = 300) -> str:
     text = re.sub(r"\s*Request id:\s*[\w-]+\s*$", "", str(message or "")).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- what Ark serves (providers.md §1.2) ------------------------------------------------------------------------
+
+_WIDE = dict(min_pixels=921_600, max_pixels=16_777_216)
+_BIG = dict(min_pixels=3_686_400, max_pixels=16_777_216)
+_GROUP = dict(max_outputs=15, stream=True, text_to_image=True)
+
+MODELS: tuple[ModelSpec, ...] = tuple(replace(spec, aliases=MODEL_ALIASES[spec.key]) for spec in (
+    ModelSpec("seedream-5.0-pro", "ark", "doubao-seedream-5-0-pro-260628", "Seedream 5.0 pro",
+              SizeRules(tier_table({"1K": PRO_1K, "1.5K": PRO_15K, "2K": PRO_2K}), "2K",
+                        min_pixels=921_600, max_pixels=4_624_220),
+              max_references=10, output_formats=("jpeg", "png"),
+              notes="highest quality single images; no group, no streaming"),
+    ModelSpec("seedream-5.0-lite", "ark", "doubao-seedream-5-0-260128", "Seedream 5.0 lite",
+              SizeRules(tier_table({"2K": ARK_2K, "3K": ARK_3K, "4K": ARK_4K}), "2K", **_BIG),
+              max_references=14, output_formats=("jpeg", "png"), web_search=True, **_GROUP),
+    ModelSpec("seedream-4.5", "ark", "doubao-seedream-4-5-251128", "Seedream 4.5",
+              SizeRules(tier_table({"2K": ARK_2K, "4K": ARK_4K}), "2K", **_BIG),
+              max_references=14, **_GROUP),
+    ModelSpec("seedream-4.0", "ark", "doubao-seedream-4-0-250828", "Seedream 4.0",
+              SizeRules(tier_table({"1K": ARK_1K, "2K": ARK_2K, "4K": ARK_4K}), "2K", **_WIDE),
+              max_references=14, prompt_modes=("standard", "fast"), **_GROUP),
+    ModelSpec("seedream-3.0", "ark", "doubao-seedream-3-0-t2i-250415", "Seedream 3.0 text-to-image",
+              SizeRules(tier_table({"1K": ARK_1K}), "1024x1024", send_tier=False,
+                        min_pixels=512 * 512, max_pixels=2048 * 2048),
+              seed=True, guidance=(1.0, 10.0, 2.5), notes="text only; seed and guidance supported"),
+    ModelSpec("seededit-3.0", "ark", "doubao-seededit-3-0-i2i-250628", "SeedEdit 3.0 image editing",
+              SizeRules(MappingProxyType({}), "adaptive", custom=False, adaptive=True),
+              text_to_image=False, min_references=1, max_references=1, seed=True,
+              guidance=(1.0, 10.0, 5.5), notes="edits exactly one reference image"),
+))
+
+
+def _build(config: ProviderConfig, http: HttpClient) -> ArkProvider:
+    return ArkProvider(http=http, base_url=config.base_url, api_key=config.credentials[0])
+
+
+SPEC = ProviderSpec(
+    kind="ark", title="Volcengine Ark", credentials=("ARK_API_KEY",),
+    base_url="https://ark.cn-beijing.volces.com/api/v3", models=MODELS, default_model="seedream-4.0",
+    edit_model="seedream-4.0", build=_build, concurrency=4, images_per_minute=500, sandbox_path="/api/v3",
+    emulator="core.emulator.ark:routes",
+)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from core.requests import Plan
 from core.results import ImageFailure, Usage
+
+if TYPE_CHECKING:
+    from core.requests import Plan
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,6 @@ class Provider(Protocol):
         """Yield items as they arrive (see module docstring).
 
         Raises:
-            ProviderError, ContentRejectedError, QuotaExceededError: the request as a whole failed.
+            ProviderError (any subclass): the request as a whole failed.
         """
         ...

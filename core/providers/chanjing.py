@@ -14,24 +14,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
+from core.clocks import SecondsClock, Sleep
 from core.errors import (
     AuthenticationError,
     ContentRejectedError,
+    FailureKind,
     InvalidRequestError,
     ProviderError,
+    ProviderQuotaError,
     ProviderResponseError,
     ProviderTimeoutError,
     ProviderUnavailableError,
-    QuotaExceededError,
+    RequestRejectedError,
 )
 from core.http import HttpClient
+from core.modelspec import ARK_1K, ARK_2K, ARK_4K, MODEL_ALIASES, ModelSpec, ReferenceRules, SizeRules, tier_table
 from core.providers.base import ImagePayload, ProviderItem, StatusUpdate
 from core.providers.chanjing_token import (
     PROVIDER,
@@ -44,8 +48,11 @@ from core.providers.chanjing_token import (
     qps_limited,
     shared_token_manager,
 )
-from core.requests import Plan
+from core.providers.spec import ProviderConfig, ProviderSpec
 from core.results import ImageFailure, Usage
+
+if TYPE_CHECKING:
+    from core.requests import Plan
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,6 @@ POLL_BACKOFF = 1.25
 BILLING_WORDS = ("扣费失败", "余额不足", "蝉豆不足")
 MODERATION_WORDS = ("审核", "敏感", "违规", "违禁", "violat", "sensitive", "moderation")
 
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class _TokenRejected(AuthenticationError):
@@ -69,7 +75,7 @@ class _TokenRejected(AuthenticationError):
 
 
 class _BillingRefused(ProviderError):
-    """A billing refusal; turned into ``QuotaExceededError`` (not a ``ProviderError``) by the caller."""
+    """A billing refusal; turned into a ``ProviderQuotaError`` with the console advice by the caller."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class ChanjingProvider:
 
     def __init__(self, *, http: HttpClient, base_url: str, app_id: str, secret_key: str | SecretStr,
                  poll_interval: float = 4.0, deadline: float = 300.0, sleep: Sleep = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+                 clock: SecondsClock = time.monotonic, wall_clock: SecondsClock = time.time,
                  tokens: ChanjingTokenManager | None = None) -> None:
         """``clock`` (monotonic) times the poll deadline; ``wall_clock`` (Unix time) is compared with the
         token's absolute expiry. ``tokens`` defaults to the one shared for this credential pair on
@@ -108,7 +114,7 @@ class ChanjingProvider:
 
         Raises:
             ContentRejectedError: the task failed moderation and produced nothing.
-            QuotaExceededError: the Chanjing account cannot pay for the task.
+            ProviderQuotaError: the Chanjing account cannot pay for the task.
             ProviderTimeoutError: the task did not finish before the deadline (it may still finish).
             ProviderError: any other failure.
         """
@@ -203,9 +209,9 @@ class ChanjingProvider:
                         provider=PROVIDER, status=401, code=exc.code) from None
                 continue
             except _BillingRefused as exc:
-                raise QuotaExceededError(f"Chanjing refused to bill the task ({exc.message}); top up the "
+                raise ProviderQuotaError(f"Chanjing refused to bill the task ({exc.message}); top up the "
                                          "account's balance (蝉豆) in the Chanjing console",
-                                         provider=PROVIDER) from None
+                                         provider=PROVIDER, code=exc.code, request_id=exc.request_id) from None
             return (parse_envelope(response) or {}).get("data")
         raise AssertionError("unreachable")
 
@@ -258,9 +264,10 @@ def task_outcome(task: ChanjingTask, *, expected: int) -> Iterator[ProviderItem]
     for index, url in enumerate(task.output_url):
         yield ImagePayload(index=index, url=url)
     reason = task.err_msg or "Chanjing returned fewer images than requested"
-    code = "content_rejected" if _mentions(reason, MODERATION_WORDS) else "provider_error"
+    kind = FailureKind.CONTENT_REJECTED if _mentions(reason, MODERATION_WORDS) else FailureKind.PROVIDER_ERROR
     for index in range(len(task.output_url), expected):
-        yield ImageFailure(index=index, code=code, message=f"Chanjing did not produce this image: {reason}")
+        yield ImageFailure(index=index, code="NotProduced", message=f"Chanjing did not produce this image: "
+                           f"{reason}", kind=kind)
     yield Usage(generated_images=len(task.output_url))
 
 
@@ -268,8 +275,9 @@ def _task_error(task: ChanjingTask) -> Exception:
     reason = task.err_msg or "no reason given"
     what = f"Chanjing task {task.unique_id} ended with {task.progress_desc}"
     if _mentions(reason, BILLING_WORDS):
-        return QuotaExceededError(f"{what}: the account could not pay for it ({reason}); top up the "
-                                  "account's balance (蝉豆) in the Chanjing console", provider=PROVIDER)
+        return ProviderQuotaError(f"{what}: the account could not pay for it ({reason}); top up the "
+                                  "account's balance (蝉豆) in the Chanjing console", provider=PROVIDER,
+                                  code=task.progress_desc, request_id=task.unique_id)
     if _mentions(reason, MODERATION_WORDS):
         return ContentRejectedError(f"{what}: moderation refused it ({reason}); rephrase the prompt or "
                                     "change the reference images", provider=PROVIDER, code=task.progress_desc,
@@ -326,9 +334,9 @@ def envelope_error(response: httpx2.Response, body: dict[str, Any], *, action: s
         # A QPS refusal means nothing was created: resending even a submit is safe.
         return qps_limited(response, code=code, request_id=trace)
     if code in (400, 40000):
-        return ProviderError(f"Chanjing refused the {action} as invalid (code {code}: {msg}); check the "
-                             "model, size, count and reference image URLs", status=400, retryable=False,
-                             **common)
+        return RequestRejectedError(f"Chanjing refused the {action} as invalid (code {code}: {msg}); check the "
+                                    "model, size, count and reference image URLs", status=400, retryable=False,
+                                    **common)
     if code == 50000:
         if idempotent:
             return ProviderUnavailableError(f"Chanjing had an internal error (code 50000: {msg}); retrying",
@@ -339,3 +347,40 @@ def envelope_error(response: httpx2.Response, body: dict[str, Any], *, action: s
                              "prompt, or try again later", status=500, retryable=False, **common)
     return ProviderError(f"Chanjing refused the {action} (code {code}: {msg})", status=response.status_code,
                          retryable=False, **common)
+
+
+_RATIOS = ("1:1", "4:3", "3:4", "16:9", "9:16")  # the aspect ratios Chanjing accepts
+_SIZES = SizeRules(tier_table({tier: {r: wxh for r, wxh in column.items() if r in _RATIOS}
+                               for tier, column in {"1K": ARK_1K, "2K": ARK_2K, "4K": ARK_4K}.items()}),
+                   "2K", custom=False)
+_COMMON: dict[str, Any] = dict(sizes=_SIZES, max_outputs=4, count_is_exact=True,
+                               references=ReferenceRules(urls_only=True))
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("seedream-3.0", "chanjing", "doubao-seedream-3.0-t2i", "Seedream 3.0 (Chanjing)",
+              aliases=MODEL_ALIASES["seedream-3.0"], **_COMMON),
+    ModelSpec("seedream-4.0", "chanjing", "doubao-seedream-4.0", "Seedream 4.0 (Chanjing)",
+              aliases=MODEL_ALIASES["seedream-4.0"], max_references=10, **_COMMON),
+    ModelSpec("seedream-4.5", "chanjing", "doubao-seedream-4.5", "Seedream 4.5 (Chanjing)",
+              aliases=MODEL_ALIASES["seedream-4.5"], max_references=10, **_COMMON),
+)
+
+#: Sandbox tasks advance once per poll, so there is no point waiting seconds between polls.
+SANDBOX_POLL_INTERVAL = 0.05
+
+
+def _build(config: ProviderConfig, http: HttpClient) -> ChanjingProvider:
+    app_id, secret_key = config.credentials
+    poll = config.options["poll_interval"]
+    return ChanjingProvider(http=http, base_url=config.base_url, app_id=app_id, secret_key=secret_key,
+                            poll_interval=min(poll, SANDBOX_POLL_INTERVAL) if config.sandbox else poll,
+                            deadline=config.options["deadline"])
+
+
+SPEC = ProviderSpec(
+    kind="chanjing", title="Chanjing", credentials=("CHANJING_APP_ID", "CHANJING_SECRET_KEY"),
+    base_url="https://open-api.chanjing.cc", models=MODELS, default_model="seedream-4.0", edit_model="seedream-4.0",
+    build=_build, concurrency=4,
+    options={"poll_interval": (float, Field(4.0, gt=0)), "deadline": (float, Field(300.0, gt=0))},
+    emulator="core.emulator.chanjing:routes",
+)

@@ -15,13 +15,13 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 from pydantic import SecretStr
 
+from core.clocks import SecondsClock
 from core.errors import (
     AuthenticationError,
     ProviderError,
@@ -44,7 +44,6 @@ QPS_LIMIT_CODE = 40001
 QPS_WINDOW = 1.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-Clock = Callable[[], float]
 
 
 def parse_envelope(response: httpx2.Response) -> dict[str, Any] | None:
@@ -143,7 +142,7 @@ class ChanjingTokenManager:
     """
 
     def __init__(self, http: HttpClient, *, base_url: str, app_id: str, secret_key: str | SecretStr,
-                 clock: Clock = time.time, refresh_margin: float = REFRESH_MARGIN) -> None:
+                 clock: SecondsClock = time.time, refresh_margin: float = REFRESH_MARGIN) -> None:
         self._http = http
         self._url = base_url.rstrip("/") + TOKEN_PATH
         self.app_id = app_id
@@ -211,7 +210,7 @@ _SHARED: weakref.WeakKeyDictionary[HttpClient, dict[tuple[str, str], ChanjingTok
 
 
 def shared_token_manager(http: HttpClient, *, base_url: str, app_id: str, secret_key: str | SecretStr,
-                         clock: Clock = time.time) -> ChanjingTokenManager:
+                         clock: SecondsClock = time.time) -> ChanjingTokenManager:
     """The token manager for (``base_url``, ``app_id``) on ``http`` — created on first use, then shared.
 
     Keyed on the ``HttpClient`` too (one per process by design), so separate clients (separate tests,

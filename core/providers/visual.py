@@ -11,7 +11,7 @@ import binascii
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx2
 
@@ -19,16 +19,23 @@ from core.errors import (
     AuthenticationError,
     ConfigurationError,
     ContentRejectedError,
+    FailureKind,
+    PermissionDeniedError,
     ProviderError,
     ProviderResponseError,
     ProviderUnavailableError,
+    RequestRejectedError,
     SeedreamError,
 )
 from core.http import HttpClient, rate_limited
+from core.modelspec import MODEL_ALIASES, VISUAL_13K, ModelSpec, SizeRules, tier_table
 from core.providers.base import ImagePayload, ProviderItem
 from core.providers.signing import sign_request
-from core.requests import Plan
+from core.providers.spec import ProviderConfig, ProviderSpec
 from core.results import Usage
+
+if TYPE_CHECKING:
+    from core.requests import Plan
 
 TITLE = "Volcengine Visual"
 DEFAULT_BASE_URL = "https://visual.volcengineapi.com"
@@ -38,7 +45,7 @@ DEFAULT_SIDE = 1328  # the service's default width/height
 DEFAULT_SCALE = 2.5
 _KEY_VARS = ("VOLC_ACCESSKEY", "VOLC_SECRETKEY")
 
-# Moderation codes: retrying the same input will not help (seed 000's table says "no retry").
+# Moderation codes: retrying the same input will not help (the Visual document's table says "no retry").
 _CONTENT_CODES = {
     50411: "refused an input image (image moderation); use another image",
     50412: "refused the prompt (text moderation); rephrase it",
@@ -63,7 +70,7 @@ class OutputRefusedError(ProviderError):
     may pass, and since only successful calls are billed a retry cannot charge twice. Turned into a
     ``ContentRejectedError`` when the retries run out, so it never leaves this module."""
 
-    kind = "content_rejected"
+    kind = FailureKind.CONTENT_REJECTED
 
 
 class VisualProvider:
@@ -162,8 +169,7 @@ def _business_error(response: httpx2.Response, code: int, request_id: str | None
     status = response.status_code
     common: dict[str, Any] = {"provider": "visual", "status": status, "code": str(code), "request_id": request_id}
     if code in _CONTENT_CODES:
-        return ContentRejectedError(f"{TITLE} {_CONTENT_CODES[code]} (code {code})", provider="visual",
-                                    code=str(code), request_id=request_id)
+        return ContentRejectedError(f"{TITLE} {_CONTENT_CODES[code]} (code {code})", **common)
     if code == 50511:
         return OutputRefusedError(f"{TITLE}: the generated image failed moderation (code 50511)",
                                   retryable=retry_output_refusal, **common)
@@ -171,15 +177,15 @@ def _business_error(response: httpx2.Response, code: int, request_id: str | None
         return rate_limited("visual", response, f"{TITLE} {_RATE_CODES[code]} (code {code}); try again shortly",
                             code=str(code), request_id=request_id)
     if code in (50400, 50204):  # seen live as "Access Denied": the account may not call this req_key
-        return AuthenticationError(f"{TITLE} denied access to Seedream 3.0 (code {code}); enable the "
-                                   "text-to-image service for this account in the Volcengine Visual console",
-                                   **common)
+        return PermissionDeniedError(f"{TITLE} denied access to Seedream 3.0 (code {code}); enable the "
+                                     "text-to-image service for this account in the Volcengine Visual console",
+                                     **common)
     if status >= 500 or code in (50500, 50501):
         return ProviderUnavailableError(f"{TITLE} had an internal error (code {code}); try again later",
                                         **common)
     detail = message[:120].strip() or "no reason given"
-    return ProviderError(f"{TITLE} refused the request (code {code}: {detail}); check the size, seed and "
-                         "guidance", retryable=False, **common)
+    return RequestRejectedError(f"{TITLE} refused the request (code {code}: {detail}); check the size, seed "
+                                "and guidance", retryable=False, **common)
 
 
 def _gateway_error(response: httpx2.Response, meta: Mapping[str, Any]) -> ProviderError:
@@ -196,9 +202,9 @@ def _gateway_error(response: httpx2.Response, meta: Mapping[str, Any]) -> Provid
         return AuthenticationError(f"{TITLE} refused the request's signing time ({name}); check this "
                                    "machine's clock (it must be within 15 minutes of real time)", **common)
     if name in _DENIED_CODES or status == 403:
-        return AuthenticationError(f"{TITLE} says this account may not call CVProcess ({name}); grant the "
-                                   "access key's user the Visual (cv) permission in the Volcengine console",
-                                   **common)
+        return PermissionDeniedError(f"{TITLE} says this account may not call CVProcess ({name}); grant the "
+                                     "access key's user the Visual (cv) permission in the Volcengine console",
+                                     **common)
     if status == 429 or name.startswith("FlowLimitExceeded"):
         return rate_limited("visual", response, f"{TITLE} gateway rate limit ({name}); try again shortly",
                             code=name, request_id=request_id)
@@ -270,3 +276,29 @@ def _reveal(secret: str | _Secret | None) -> str:
         return ""
     value = secret if isinstance(secret, str) else secret.get_secret_value()
     return value.strip()
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("seedream-3.0", "visual", REQ_KEY, "Seedream 3.0 (Visual CVProcess)",
+              SizeRules(tier_table({"1.3K": VISUAL_13K}), "1328x1328", send_tier=False, min_side=512, max_side=2048,
+                        min_pixels=512 * 512, max_pixels=2048 * 2048),
+              aliases=MODEL_ALIASES["seedream-3.0"] + (REQ_KEY,), seed=True, guidance=(1.0, 10.0, 2.5),
+              notes="one image per call"),
+)
+
+#: The secret the sandbox's Visual route verifies signatures with.
+SANDBOX_SECRET = "sandbox-secret"
+
+
+def _build(config: ProviderConfig, http: HttpClient) -> VisualProvider:
+    access_key, secret_key = config.credentials
+    return VisualProvider(http=http, base_url=config.base_url, access_key=access_key, secret_key=secret_key,
+                          region=config.options["region"], service=config.options["service"])
+
+
+SPEC = ProviderSpec(
+    kind="visual", title=TITLE, credentials=_KEY_VARS, base_url=DEFAULT_BASE_URL, models=MODELS,
+    default_model="seedream-3.0", edit_model="seedream-3.0", build=_build, concurrency=2,
+    options={"region": (str, "cn-north-1"), "service": (str, "cv")},
+    sandbox_credentials=("sandbox", SANDBOX_SECRET), emulator="core.emulator.visual:routes",
+)

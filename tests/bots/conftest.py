@@ -31,9 +31,10 @@ with warnings.catch_warnings():
         running_client,
     )
 
+from core import factory
 from core.emulator import EmulatorConfig, EmulatorState
 from core.http import HttpClient
-from core.jobs import JobRecord
+from core.jobs import CounterStore, JobRecord
 from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
 from core.service import ImageService
 from core.settings import Settings
@@ -54,18 +55,35 @@ def bot_settings(**overrides: Any) -> BotSettings:
     return BotSettings(_env_file=None, **(TEST_POLICY | overrides))
 
 
+def pointed_at(fake: FakeDiscord) -> dict[str, str]:
+    """The settings that point a bot at ``fake`` (REST base and gateway), as the entry point passes them."""
+    return {"api_base": fake.api_base, "gateway_url": fake.gateway_url}
+
+
+@asynccontextmanager
+async def open_backends(
+    data_dir: Path, emulator: EmulatorState, **overrides: Any
+) -> AsyncIterator[factory.Backends]:
+    """The engine's parts on the in-process sandbox whose state the test holds, as the entry point opens them."""
+    settings = Settings(_env_file=None, **({"data_dir": data_dir, "provider": "sandbox"} | overrides))
+    http = HttpClient.create(mounts=sandbox_mount(emulator))
+    try:
+        async with factory.open_backends(settings, http=http) as backends:
+            yield backends
+    finally:
+        await http.aclose()
+
+
 @asynccontextmanager
 async def open_service(
     data_dir: Path, emulator: EmulatorState, **overrides: Any
 ) -> AsyncIterator[ImageService]:
-    """The image service on the in-process sandbox whose state the test holds."""
-    settings = Settings(_env_file=None, **({"data_dir": data_dir, "provider": "sandbox"} | overrides))
-    http = HttpClient.create(mounts=sandbox_mount(emulator))
-    try:
-        async with ImageService.open(settings, http=http) as service:
-            yield service
-    finally:
-        await http.aclose()
+    """The image service over those parts (a bot built on it alone finds the counters in its job store)."""
+    async with (
+        open_backends(data_dir, emulator, **overrides) as backends,
+        factory.running_service(backends) as service,
+    ):
+        yield service
 
 
 @asynccontextmanager
@@ -73,15 +91,19 @@ async def run_bot(
     fake: FakeDiscord,
     service: ImageService,
     *,
+    counters: CounterStore | None = None,
     clock: Callable[[], datetime] | None = None,
     force_sync: bool = False,
     **policy: Any,
 ) -> AsyncIterator[ImageBot]:
-    """The real ``ImageBot`` connected to the fake (its clock is the fake's unless given)."""
+    """The real ``ImageBot`` connected to the fake through its settings (its clock is the fake's unless given;
+    its sleep is always the fake clock's, so only ``fake.clock.advance`` moves the bot's timers)."""
     bot = ImageBot(
         service=service,
-        settings=bot_settings(**policy),
+        counters=counters,
+        settings=bot_settings(**(pointed_at(fake) | policy)),
         clock=clock or fake.clock.utcnow,
+        sleep=fake.clock.sleep,
         force_sync=force_sync,
         guild_ready_timeout=0.1,
     )
@@ -94,6 +116,7 @@ class World:
     fake: FakeDiscord
     emulator: EmulatorState
     service: ImageService
+    counters: CounterStore
     bot: ImageBot
     data_dir: Path
 
@@ -147,18 +170,18 @@ async def world_of(
 ) -> AsyncIterator[World]:
     """A started fake Discord, the sandbox service and the bot: everything a test needs."""
     emulator = new_emulator()
-    async with fake or FakeDiscord() as started:
-        started.point_discord_py_here()
-        async with (
-            open_service(tmp_path / "data", emulator, **(service_settings or {})) as service,
-            run_bot(started, service, **policy) as bot,
-        ):
-            try:
-                yield World(started, emulator, service, bot, tmp_path / "data")
-            finally:
-                if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
-                    emulator.hold.set()
-            await asyncio.wait_for(bot.wait_idle(), WAIT)
+    async with (
+        fake or FakeDiscord() as started,
+        open_backends(tmp_path / "data", emulator, **(service_settings or {})) as backends,
+        factory.running_service(backends) as service,
+        run_bot(started, service, counters=backends.counters, **policy) as bot,
+    ):
+        try:
+            yield World(started, emulator, service, backends.counters, bot, tmp_path / "data")
+        finally:
+            if emulator.hold is not None:  # never leave a job held: closing waits for running jobs
+                emulator.hold.set()
+        await asyncio.wait_for(bot.wait_idle(), WAIT)
 
 
 @pytest.fixture(autouse=True)

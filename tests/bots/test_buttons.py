@@ -32,7 +32,6 @@ async def test_reroll_clicked_after_a_restart_runs_the_same_parameters_with_a_ne
 ) -> None:
     emulator = new_emulator()
     async with FakeDiscord() as fake:
-        fake.point_discord_py_here()
         async with open_service(tmp_path / "data", emulator) as service, run_bot(fake, service) as bot:
             record = await fake.slash(
                 "imagine", {"prompt": "a red kite", "model": "seedream-3.0", "seed": 42}
@@ -79,7 +78,6 @@ async def test_edit_from_this_asks_for_a_prompt_and_edits_that_image(world: Worl
 async def test_an_edit_prompt_opened_before_a_restart_still_works_after_it(tmp_path: Path) -> None:
     emulator = new_emulator()
     async with FakeDiscord() as fake:
-        fake.point_discord_py_here()
         async with open_service(tmp_path / "data", emulator) as service, run_bot(fake, service) as bot:
             record = await fake.slash("imagine", {"prompt": "a lone tree", "size": "1K"})
             await record.wait_for(lambda r: len(r.files()) == 1)

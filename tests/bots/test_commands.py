@@ -53,10 +53,10 @@ async def test_edit_refuses_a_bad_attachment_before_any_provider_call(world: Wor
 
 
 async def test_an_invalid_option_combination_is_explained_without_a_job(world: World) -> None:
-    record = await world.fake.slash("imagine", {"prompt": "a kite", "model": "seedream-3.0", "count": 3})
+    record = await world.fake.slash("imagine", {"prompt": "a kite", "model": "seedream-3.0", "series": 3})
     await world.settled(record)
 
-    assert status_of(record).startswith("That can't be made as asked. Invalid count: 3")
+    assert status_of(record).startswith("That can't be made as asked. Invalid series: 3")
     assert await world.jobs() == []
 
 
@@ -126,7 +126,6 @@ async def test_commands_are_registered_only_when_their_schema_changes(tmp_path: 
     emulator = new_emulator()
     synced = []
     async with FakeDiscord() as fake:
-        fake.point_discord_py_here()
         for provider, force in (
             ("sandbox", False),
             ("sandbox", False),

@@ -9,6 +9,7 @@ from tests.bots.conftest import World, decoded_size, settled, world_of
 from tests.fakes.discord import FakeDiscord, InteractionRecord, StoredMessage
 
 FIFTEEN_MINUTES = 15 * 60
+STILL_WORKING = "⏳ Still working: this is taking a while, so I'll continue here:"
 
 
 def channel_messages(world: World) -> list[StoredMessage]:
@@ -42,25 +43,28 @@ async def test_a_job_longer_than_fifteen_fake_minutes_completes_through_a_channe
     world.fake.assert_clean()  # and it was never used after it expired
 
 
-async def test_a_job_that_goes_quiet_leaves_the_interaction_before_the_token_expires(world: World) -> None:
-    hold = world.hold()
+async def test_a_job_that_goes_silent_leaves_the_interaction_before_the_token_expires(world: World) -> None:
+    hold = world.hold()  # the provider takes the request and then says nothing
     record = await world.imagine("a patient mountain")
-    await started(record)
+    await record.wait_for(lambda r: r.original is not None and r.original.content.startswith("🎨 Generating"))
 
-    world.fake.clock.advance(FIFTEEN_MINUTES - 30)  # inside the bot's safety margin, token still valid
+    # Fourteen and a half minutes of silence: inside the bot's margin, the token still valid, no event at all.
+    world.fake.clock.advance(FIFTEEN_MINUTES - 30)
+    await record.wait_for(lambda r: r.original is not None and r.original.content.startswith(STILL_WORKING))
+
+    assert world.emulator.generated["ark"] == 0  # nothing arrived from the provider to trigger the move
+    assert record.original is not None
+    [status] = channel_messages(world)
+    assert f"/channels/{world.fake.guild.id}/{world.fake.channel.id}/{status.id}" in record.original.content
+    assert status.content.startswith(f"<@{world.fake.user.id}> 🎨 Generating")
+
     hold.set()
     await world.fake.wait_until(
         lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30
     )
     await world.idle()
-
-    assert record.original is not None
-    assert record.original.content.startswith(
-        "⏳ Still working: this is taking a while, so I'll continue here:"
-    )
     status, results = channel_messages(world)
-    assert f"/channels/{world.fake.guild.id}/{world.fake.channel.id}/{status.id}" in record.original.content
-    assert len(results.attachments) == 1
+    assert len(results.attachments) == 1 and not record.followups
     world.fake.assert_clean()
 
 

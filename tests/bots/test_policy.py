@@ -18,7 +18,7 @@ def refused(record: InteractionRecord) -> bool:
 
 
 async def quota_used(world: World, key: str) -> int:
-    return await world.service.store.quota_used(key=key, day=quota_day(world.fake.clock.utcnow()))
+    return await world.counters.quota_used(key=key, day=quota_day(world.fake.clock.utcnow()))
 
 
 async def test_a_cooldown_refusal_says_when_to_try_again_and_lifts_on_time(tmp_path: Path) -> None:
@@ -101,8 +101,11 @@ async def test_a_moderation_refusal_is_explained_kindly_and_costs_no_quota(world
     world.fake.assert_clean()
 
 
-async def test_an_image_held_back_by_moderation_is_reported_and_given_back(world: World) -> None:
-    record = await world.imagine("two cats [refuse:1]", count=2)
+@pytest.mark.parametrize(
+    "code", ["OutputImageSensitiveContentDetected", "OutputImageRiskDetection", "ContentSecurityDetectionError"]
+)
+async def test_an_image_held_back_by_moderation_is_reported_and_given_back(world: World, code: str) -> None:
+    record = await world.imagine(f"two cats [refuse:1:{code}]", series=2)
     await world.settled(record)
 
     [message] = result_messages(record)
@@ -110,6 +113,11 @@ async def test_an_image_held_back_by_moderation_is_reported_and_given_back(world
     assert status_of(record).startswith(
         "⚠️ Done: 1 of 2 images. 1 was held back by the safety filter (image 2)"
     )
+    assert "describing it differently" in status_of(record)  # the safety filter's advice, not "try again"
+    headline = status_of(record).splitlines()[0]
+    assert "The rest failed" not in headline and code not in headline
+    [job] = await world.jobs()
+    assert [(f.index, f.code, f.kind) for f in job.failures] == [(1, code, "content_rejected")]
     assert await quota_used(world, user_key(world.fake.user.id)) == 1
 
 

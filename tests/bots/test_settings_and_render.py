@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from bots.discord.render import (
-    JobProgress,
-    ResultCard,
-    fit_image,
-    outcome_text,
-    result_embed,
-    status_text,
-)
+from bots.discord.imaging import fit_image
+from bots.discord.render import ResultCard, result_embed
 from bots.discord.settings import BotSettings
-from core.results import Generation, ImageFailure, JobStatus
+from bots.discord.wording import KIND_WORDS, JobProgress, kind_words, outcome_text, status_text
+from core.errors import FailureKind
+from core.results import GeneratedImage, Generation, ImageFailure, JobStatus
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +126,7 @@ def test_ten_result_embeds_with_the_longest_prompt_fit_one_message() -> None:
 
 def test_status_text_stays_within_the_message_limit() -> None:
     progress = JobProgress(job_id="abcdefghijkl", prompt="w" * 4000, model="seedream-4.0", count=4)
-    failures = [ImageFailure(i, "OutputImageSensitiveContentDetected", "x" * 500) for i in range(3)]
+    failures = [ImageFailure(i, "OutputImageRiskDetection", "x" * 500, "content_rejected") for i in range(3)]
     progress.outcome = Generation(
         job_id="abcdefghijkl",
         status=JobStatus.PARTIAL,
@@ -157,3 +154,38 @@ def test_a_whole_refusal_reads_kindly() -> None:
     text = outcome_text(generation, asked=1)
 
     assert "safety filter" in text and "Sensitive" not in text
+
+
+@pytest.mark.parametrize("kind", list(FailureKind))
+def test_every_failure_kind_reads_as_words_never_as_its_name(kind: str) -> None:
+    text = kind_words(kind, reason="the service answered 418")
+
+    assert re.search(r"\b[a-z]+_[a-z_]+\b", text) is None  # no identifier such as "rate_limited"
+    if kind in KIND_WORDS:
+        assert text == KIND_WORDS[kind] and "418" not in text  # a fixed sentence
+    else:
+        assert "the service answered 418" in text  # the kinds whose reason is the news
+
+
+def test_a_safety_filter_refusal_advises_rephrasing() -> None:
+    assert "Try describing it differently" in kind_words("content_rejected", reason="x")
+
+
+def test_a_partial_job_says_which_images_the_safety_filter_held_back_and_what_to_do() -> None:
+    generation = Generation(
+        job_id="j",
+        status=JobStatus.PARTIAL,
+        provider="ark",
+        model="seedream-4.0",
+        prompt="p",
+        images=[GeneratedImage(0, Path("one.png"), 64, 64, 100, "png", "seedream-4.0", "ark")],
+        failures=[
+            ImageFailure(1, "OutputImageRiskDetection", "may contain sensitive information", "content_rejected"),
+            ImageFailure(2, "ContentSecurityDetectionError", "refused", "content_rejected"),
+        ],
+    )
+
+    text = outcome_text(generation, asked=3)
+
+    assert text.startswith("⚠️ Done: 1 of 3 images. 2 were held back by the safety filter (image 2, 3)")
+    assert "describing them differently" in text and "The rest failed" not in text

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigurationError, InvalidRequestError, JobNotFoundError
-from core.jobs import JobStore, Requester, SqliteJobStore, process_start_time
+from core.jobs import JobStore, Requester
+from core.jobs_schema import SCHEMA_VERSION
+from core.jobs_sqlite import SqliteJobStore
+from core.process import process_start_time
 from core.results import GeneratedImage, ImageFailure, JobStatus, Usage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +30,8 @@ BOB = Requester(adapter="mcp", user_id="bob")
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from core.jobs import Requester, SqliteJobStore
+from core.jobs import Requester
+from core.jobs_sqlite import SqliteJobStore
 from core.results import GeneratedImage
 
 async def jobs(path, mode):
@@ -111,6 +115,12 @@ def run_child_to_exit(db_path: Path) -> tuple[str, int]:
     return out.strip(), process.pid
 
 
+def owner_pid(db_path: Path, job_id: str) -> int:
+    """The pid the store recorded as the job's owner."""
+    with contextlib.closing(sqlite3.connect(db_path)) as connection:
+        return connection.execute("SELECT owner_pid FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+
+
 def raw(db_path: Path, sql: str, *args: object) -> None:
     """Write to the file directly: stands in for state an earlier process left behind."""
     with contextlib.closing(sqlite3.connect(db_path)) as connection, connection:
@@ -121,12 +131,12 @@ async def test_a_job_round_trips_through_its_updates_exactly(store: SqliteJobSto
     created = await store.create(requester=ALICE, request={"prompt": "a cat", "count": 2},
                                  parameters={"size": "2K", "references": []}, provider="ark",
                                  model="seedream-4.0", prompt="a cat", parent_id="parent000001")
-    assert created.status is JobStatus.QUEUED and created.owner_pid == os.getpid()
+    assert created.status is JobStatus.QUEUED and owner_pid(db_path, created.id) == os.getpid()
     await store.mark_running(created.id)
     await store.add_image(created.id, image(2, url_expires_at=None, sidecar_path=None, seed=None))
     await store.add_image(created.id, image(0))
     await store.add_failure(created.id, ImageFailure(index=1, code="OutputImageSensitiveContentDetected",
-                                                     message="refused by moderation"))
+                                                     message="refused by moderation", kind="content_rejected"))
     usage = Usage(generated_images=2, output_tokens=32_768, total_tokens=32_768)
     await store.finish(created.id, status=JobStatus.PARTIAL, usage=usage, error="1 of 3 refused",
                        error_kind="content_rejected")
@@ -137,7 +147,8 @@ async def test_a_job_round_trips_through_its_updates_exactly(store: SqliteJobSto
     assert (job.request, job.parameters) == (created.request, created.parameters)
     assert job.images == [image(0), image(2, url_expires_at=None, sidecar_path=None, seed=None)]
     assert job.images[0].url_expires_at.utcoffset() == timedelta(hours=8)  # type: ignore[union-attr]
-    assert job.failures == [ImageFailure(1, "OutputImageSensitiveContentDetected", "refused by moderation")]
+    assert job.failures == [ImageFailure(1, "OutputImageSensitiveContentDetected", "refused by moderation",
+                                         "content_rejected")]
     assert (job.status, job.usage, job.error, job.error_kind) == (
         JobStatus.PARTIAL, usage, "1 of 3 refused", "content_rejected")
     assert job.created_at == created.created_at and job.created_at.tzinfo is not None
@@ -159,7 +170,7 @@ async def test_an_explicit_job_id_is_kept_and_a_taken_one_is_refused(store: Sqli
         await new_job(store, job_id="myjob0000001")
 
 
-async def test_listing_is_newest_first_filtered_and_pages_with_a_cursor(store: SqliteJobStore) -> None:
+async def test_listing_is_newest_first_filtered_and_limited(store: SqliteJobStore) -> None:
     alice = [await new_job(store, ALICE) for _ in range(5)]
     bob = [await new_job(store, BOB) for _ in range(2)]
     assert [j.id for j in await store.list_jobs()] == [*reversed(bob), *reversed(alice)]
@@ -167,11 +178,7 @@ async def test_listing_is_newest_first_filtered_and_pages_with_a_cursor(store: S
     assert [j.id for j in await store.list_jobs(adapter="mcp")] == list(reversed(bob))
     assert await store.list_jobs(adapter="mcp", user_id="1001") == []
 
-    first_page = await store.list_jobs(user_id="1001", limit=2)
-    second_page = await store.list_jobs(user_id="1001", limit=2, before=first_page[-1].id)
-    assert [j.id for j in first_page + second_page] == [alice[4], alice[3], alice[2], alice[1]]
-    third = await store.get(alice[2])
-    assert [j.id for j in await store.list_jobs(before=third.created_at)] == [alice[1], alice[0]]
+    assert [j.id for j in await store.list_jobs(user_id="1001", limit=2)] == [alice[4], alice[3]]
 
 
 async def test_jobs_created_in_the_same_instant_still_list_newest_first(db_path: Path) -> None:
@@ -179,15 +186,14 @@ async def test_jobs_created_in_the_same_instant_still_list_newest_first(db_path:
     async with SqliteJobStore.open(db_path, clock=lambda: instant) as store:
         ids = [await new_job(store) for _ in range(4)]
         assert [j.id for j in await store.list_jobs()] == list(reversed(ids))
-        assert [j.id for j in await store.list_jobs(before=ids[2])] == [ids[1], ids[0]]
+        assert [j.id for j in await store.list_jobs(limit=2)] == [ids[3], ids[2]]
 
 
 async def test_every_operation_on_an_unknown_job_says_job_not_found(store: SqliteJobStore) -> None:
     calls = [
         store.get("nope"), store.mark_running("nope"), store.add_image("nope", image(0)),
-        store.add_failure("nope", ImageFailure(0, "x", "y")), store.set_extra("nope", "k", 1),
-        store.finish("nope", status=JobStatus.FAILED, usage=Usage()), store.delete("nope"),
-        store.list_jobs(before="nope"),
+        store.add_failure("nope", ImageFailure(0, "x", "y", "provider_error")), store.set_extra("nope", "k", 1),
+        store.finish("nope", status=JobStatus.FAILED, usage=Usage()),
     ]
     for call in calls:
         with pytest.raises(JobNotFoundError, match="nope"):
@@ -209,17 +215,6 @@ async def test_adapter_metadata_is_merged_key_by_key(store: SqliteJobStore) -> N
     assert (await store.get(job_id)).extra == {"message_id": 5, "buttons": ["reroll", "upscale"]}
 
 
-async def test_deleting_a_job_removes_its_record_images_and_failures(store: SqliteJobStore) -> None:
-    job_id, kept = await new_job(store), await new_job(store)
-    await store.add_image(job_id, image(0))
-    await store.add_failure(job_id, ImageFailure(1, "x", "y"))
-    await store.delete(job_id)
-    with pytest.raises(JobNotFoundError):
-        await store.get(job_id)
-    assert [j.id for j in await store.list_jobs()] == [kept]
-    assert (await store.usage_summary())["images"] == 0
-
-
 async def test_a_job_whose_process_died_is_marked_interrupted_keeping_its_images(
         store: SqliteJobStore, db_path: Path) -> None:
     job_id, pid = run_child_to_exit(db_path)
@@ -227,7 +222,7 @@ async def test_a_job_whose_process_died_is_marked_interrupted_keeping_its_images
 
     assert await store.recover_interrupted() == [job_id]
     job = await store.get(job_id)
-    assert (job.status, job.error_kind, job.owner_pid) == (JobStatus.INTERRUPTED, "interrupted", pid)
+    assert (job.status, job.error_kind, owner_pid(db_path, job_id)) == (JobStatus.INTERRUPTED, "interrupted", pid)
     assert [i.index for i in job.images] == [0] and job.finished_at is not None
     assert await store.recover_interrupted() == []
 
@@ -329,30 +324,12 @@ async def test_metadata_values_are_stored_and_replaced(store: SqliteJobStore) ->
     assert await store.get_meta("discord.commands.hash") == "def"
 
 
-async def test_the_usage_summary_counts_images_per_provider_and_model(store: SqliteJobStore) -> None:
-    first = await new_job(store)
-    await store.add_image(first, image(0))
-    await store.add_image(first, image(1))
-    await store.finish(first, status=JobStatus.SUCCEEDED, usage=Usage(generated_images=2))
-    cutoff = (await store.get(first)).created_at + timedelta(microseconds=1)
-    second = await new_job(store, BOB, provider="gateway", model="seedream-3.0")
-    await store.add_image(second, image(0, provider="gateway"))
-    await store.finish(second, status=JobStatus.SUCCEEDED, usage=Usage(generated_images=1))
-
-    summary = await store.usage_summary()
-    assert (summary["jobs"], summary["images"], summary["billed_images"]) == (2, 3, 3)
-    assert [(r["provider"], r["model"], r["images"]) for r in summary["by_model"]] == [
-        ("ark", "seedream-4.0", 2), ("gateway", "seedream-3.0", 1)]
-    assert (await store.usage_summary(since=cutoff))["images"] == 1
-    assert (await store.usage_summary(user_id="1001"))["by_model"][0]["jobs"] == 1
-
-
 async def test_opening_creates_a_private_wal_database_in_new_directories(
         store: SqliteJobStore, db_path: Path) -> None:
     assert db_path.exists()
     with contextlib.closing(sqlite3.connect(db_path)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     if os.name == "posix":
         assert db_path.stat().st_mode & 0o777 == 0o600
 
@@ -372,3 +349,13 @@ async def test_a_closed_store_refuses_further_calls(db_path: Path) -> None:
     await store.close()  # closing twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
         await store.get_meta("x")
+
+
+async def test_a_database_from_the_first_schema_is_migrated_and_its_failures_get_a_kind(db_path: Path) -> None:
+    async with SqliteJobStore.open(db_path) as store:
+        job_id = await new_job(store)
+    raw(db_path, "ALTER TABLE job_failures DROP COLUMN kind")
+    raw(db_path, "PRAGMA user_version = 1")
+    raw(db_path, "INSERT INTO job_failures (job_id, idx, code, message) VALUES (?, 0, 'X', 'old')", job_id)
+    async with SqliteJobStore.open(db_path) as store:
+        assert (await store.get(job_id)).failures == [ImageFailure(0, "X", "old", "provider_error")]

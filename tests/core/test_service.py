@@ -13,11 +13,11 @@ from PIL import Image
 from core.emulator import EmulatorState, Fault
 from core.errors import ConfigurationError
 from core.events import Event, Finished, ImageFailed, ImageReady, Queued, Started
+from core.factory import open_service
 from core.http import HttpClient
 from core.jobs import Requester
 from core.requests import GenerateRequest
 from core.results import JobStatus
-from core.service import ImageService
 from tests.conftest import RecordingSleep, make_settings
 
 ME = Requester(adapter="test", user_id="u1")
@@ -60,7 +60,7 @@ async def test_a_group_streams_each_image_to_disk_and_reports_events_in_order(se
     async def sink(event: Event) -> None:
         events.append(event)
 
-    generation = await service.generate(request(size="1K", count=4), requester=ME, on_event=sink)
+    generation = await service.generate(request(size="1K", series=4), requester=ME, on_event=sink)
     assert generation.status is JobStatus.SUCCEEDED and len(generation.images) == 4
     assert [i.index for i in generation.images] == [0, 1, 2, 3]
     kinds = [type(e) for e in events]
@@ -70,7 +70,7 @@ async def test_a_group_streams_each_image_to_disk_and_reports_events_in_order(se
 
 @pytest.mark.parametrize("stream", [True, False])
 async def test_a_group_where_one_image_is_refused_keeps_the_others(service, stream):
-    generation = await service.generate(request(prompt="four foxes [refuse:1]", size="1K", count=4,
+    generation = await service.generate(request(prompt="four foxes [refuse:1]", size="1K", series=4,
                                                 stream=stream), requester=ME)
     assert generation.status is JobStatus.PARTIAL
     assert [i.index for i in generation.images] == [0, 2, 3]
@@ -137,7 +137,7 @@ async def test_a_moderated_prompt_is_reported_as_content_rejected(service, emula
 
 async def test_a_stream_cut_short_keeps_the_images_already_saved(service, emulator):
     emulator.add_fault(Fault(provider="ark", kind="truncate", after_images=2))
-    generation = await service.generate(request(size="1K", count=4), requester=ME)
+    generation = await service.generate(request(size="1K", series=4), requester=ME)
     assert generation.status is JobStatus.PARTIAL and len(generation.images) == 2
     assert all(i.path.exists() for i in generation.images)
     assert emulator.requests["ark"] == 1  # never resent: the first two images were billed
@@ -150,7 +150,7 @@ async def test_an_expired_result_url_fails_clearly_without_resending_the_generat
     state = EmulatorState(EmulatorConfig(public_base_url=SANDBOX_ORIGIN, url_ttl=-1))
     http = HttpClient.create(mounts=sandbox_mount(state), sleep=sleep)
     try:
-        async with ImageService.open(make_settings(tmp_path), http=http) as svc:
+        async with open_service(make_settings(tmp_path), http=http) as svc:
             generation = await svc.generate(request(size="1K"), requester=ME)
     finally:
         await http.aclose()
@@ -160,7 +160,7 @@ async def test_an_expired_result_url_fails_clearly_without_resending_the_generat
 
 async def test_requests_over_the_account_cap_wait_in_line_in_order(tmp_path, http, emulator):
     emulator.hold = asyncio.Event()
-    async with ImageService.open(make_settings(tmp_path, ark_concurrency=1), http=http) as svc:
+    async with open_service(make_settings(tmp_path, ark_concurrency=1), http=http) as svc:
         positions: dict[int, list[int]] = {0: [], 1: [], 2: []}
         started: list[int] = []
         in_line_or_started = [asyncio.Event() for _ in range(3)]  # the job has met the admission's answer
@@ -193,14 +193,14 @@ async def test_requests_over_the_account_cap_wait_in_line_in_order(tmp_path, htt
 
 
 async def test_no_provider_configured_is_a_configuration_error_naming_the_variables(tmp_path):
-    async with ImageService.open(make_settings(tmp_path, provider=None)) as svc:
+    async with open_service(make_settings(tmp_path, provider=None)) as svc:
         with pytest.raises(ConfigurationError) as info:
             await svc.plan(request())
     assert "ARK_API_KEY" in info.value.variables and "sandbox" in info.value.message
 
 
 async def test_a_real_provider_without_its_key_is_refused_before_any_job(tmp_path):
-    async with ImageService.open(make_settings(tmp_path, provider="visual")) as svc:
+    async with open_service(make_settings(tmp_path, provider="visual")) as svc:
         with pytest.raises(ConfigurationError, match="VOLC_ACCESSKEY"):
             await svc.start(request(), requester=ME)
         assert await svc.list_jobs() == []
@@ -213,7 +213,7 @@ async def test_image_failed_events_carry_the_index_and_reason(service):
         if isinstance(event, ImageFailed):
             failed.append(event)
 
-    await service.generate(request(prompt="two [refuse:0]", size="1K", count=2), requester=ME, on_event=sink)
+    await service.generate(request(prompt="two [refuse:0]", size="1K", series=2), requester=ME, on_event=sink)
     assert [e.failure.index for e in failed] == [0]
 
 

@@ -155,7 +155,7 @@ async def test_byteplus_ids_and_configured_endpoints_name_models() -> None:
 
 
 async def test_the_watermark_is_on_by_default_and_marks_only_the_bottom_right_corner() -> None:
-    async with emulator() as (client, _):
+    async with emulator(EmulatorConfig(fixed_draw=7)) as (client, _):
         def body(watermark: bool | None) -> dict[str, object]:
             return ark_body(size="1280x800", response_format="b64_json", watermark=watermark)
 
@@ -285,3 +285,11 @@ async def test_a_body_that_is_not_json_is_an_invalid_parameter() -> None:
     async with emulator() as (client, _):
         response = await client.post(ARK_PATH, headers=AUTH, content=b"{not json")
         assert response.status_code == 400 and response.json()["error"]["code"] == "InvalidParameter"
+
+
+async def test_each_request_without_a_seed_is_a_new_draw_like_the_real_models() -> None:
+    async with emulator() as (client, _):
+        body = ark_body(size="1280x800", response_format="b64_json")
+        first, second = [(await client.post(ARK_PATH, headers=AUTH, json=body)).json()["data"][0]["b64_json"]
+                         for _ in range(2)]
+    assert first != second

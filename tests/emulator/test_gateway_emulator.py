@@ -66,7 +66,7 @@ async def test_an_n_beyond_arks_range_comes_back_as_an_upstream_error() -> None:
 
 
 async def test_the_gateway_defaults_watermark_to_false_unlike_ark() -> None:
-    async with emulator() as (client, _):
+    async with emulator(EmulatorConfig(fixed_draw=7)) as (client, _):
         common = {"prompt": "same picture", "size": "1280x720", "response_format": "b64_json"}
         gateway = await client.post(GATEWAY_PATH, headers=AUTH, json=gateway_body(**common))
         ark_plain = await client.post(ARK_PATH, headers=AUTH, json={

@@ -34,8 +34,9 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def connect(tmp_path: Path, http: HttpClient, home: Path) -> Connect:
-    """``async with connect(settings | **overrides) as client``: a client using JSON-RPC framing, as real
-    clients do (``mode="auto"``: the SDK's modern in-process path)."""
+    """``async with connect(settings | **overrides) as client``: a client speaking JSON-RPC to the server in
+    process, as real clients do over a transport (``mode="legacy"``, the default here); ``mode="auto"`` takes
+    the SDK's modern in-process path instead."""
 
     @asynccontextmanager
     async def open_client(

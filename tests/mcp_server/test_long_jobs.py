@@ -33,7 +33,7 @@ async def test_every_job_event_is_reported_as_progress_with_a_growing_value(conn
     progress = Progress()
     async with connect() as client:
         result = await client.call_tool(
-            "generate_image", {"prompt": "three owls", "size": "1K", "count": 3}, progress_callback=progress
+            "generate_image", {"prompt": "three owls", "size": "1K", "series": 3}, progress_callback=progress
         )
     assert not result.is_error
     messages = progress.messages
@@ -52,7 +52,7 @@ async def test_a_failed_image_is_reported_as_progress_too(connect):
             {"prompt": "owls [refuse:0]", "size": "1K", "count": 2},
             progress_callback=progress,
         )
-    assert any(m.startswith("Image 1 failed") for m in progress.messages)
+    assert any(m.startswith("Image 1 was refused by the provider's safety filter") for m in progress.messages)
 
 
 async def test_a_held_job_sends_heartbeats_while_nothing_happens(connect, emulator: EmulatorState):

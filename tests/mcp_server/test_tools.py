@@ -45,7 +45,7 @@ async def test_tools_list_stays_small_enough_to_send_in_every_conversation(conne
     async with connect() as client:
         listing = await client.list_tools()
         size = len(listing.model_dump_json(by_alias=True, exclude_none=True))
-        assert size < 9_000, size
+        assert size <= 10_000, size  # the budget issues 14 and 15 set for every conversation
         assert "title" not in json.dumps([t.input_schema for t in listing.tools])
 
 
@@ -86,14 +86,29 @@ async def test_generate_image_saves_the_file_and_returns_path_preview_link_and_s
 async def test_a_group_keeps_the_images_moderation_let_through_and_reports_the_refused_one(connect):
     async with connect() as client:
         result = await client.call_tool(
-            "generate_image", {"prompt": "three cats [refuse:1]", "size": "1K", "count": 3}
+            "generate_image", {"prompt": "three cats [refuse:1]", "size": "1K", "series": 3}
         )
         assert not result.is_error
         data = result.structured_content
         assert data["status"] == "partial"
         assert [i["index"] for i in data["images"]] == [0, 2]
         assert [f["index"] for f in data["failures"]] == [1]
-        assert "Image 2 failed" in text_of(result) and "rephrase" in text_of(result).lower()
+        assert "Image 2 was refused by the provider's safety filter" in text_of(result)
+        assert "rephrase" in text_of(result).lower()
+
+
+@pytest.mark.parametrize("code", ["OutputImageRiskDetection", "ContentSecurityDetectionError"])
+async def test_every_per_image_moderation_code_reads_as_a_safety_filter_refusal_with_the_rephrase_advice(
+        connect, code):
+    async with connect() as client:
+        result = await client.call_tool(
+            "generate_image", {"prompt": f"two owls [refuse:0:{code}]", "size": "1K", "series": 2}
+        )
+    (failure,) = result.structured_content["failures"]
+    assert (failure["index"], failure["code"], failure["kind"]) == (0, code, "content_rejected")
+    text = text_of(result)
+    assert f"Image 1 was refused by the provider's safety filter ({code})" in text
+    assert "rephrase the prompt" in text.lower() and "try again for it" not in text.lower()
 
 
 async def test_edit_image_uses_a_reference_inside_the_allowed_folder(connect, home):
@@ -174,7 +189,7 @@ async def test_list_jobs_shows_recent_jobs_newest_first_with_their_files(connect
         ({"prompt": "x", "count": 40}, "count=40"),
         ({"prompt": "x", "model": "dall-e-3"}, "model='dall-e-3'"),
         ({"count": 1}, "prompt is required"),
-        ({"prompt": "x", "model": "seedream-3.0", "count": 2}, "Allowed: 1"),
+        ({"prompt": "x", "model": "seedream-3.0", "series": 2}, "series (related images in one request)"),
         ({"prompt": "x", "size": "9999x9999"}, "Invalid size"),
         ({"prompt": "x", "model": "seedream-4.0", "output_format": "png"}, "output_format"),
         ({"prompt": "x", "seed": 5}, "seed"),

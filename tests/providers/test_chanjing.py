@@ -23,9 +23,9 @@ from core.errors import (
     AuthenticationError,
     ContentRejectedError,
     ProviderError,
+    ProviderQuotaError,
     ProviderResponseError,
     ProviderTimeoutError,
-    QuotaExceededError,
     RateLimitedError,
 )
 from core.http import HttpClient
@@ -179,7 +179,7 @@ async def test_a_failed_task_with_some_images_yields_them_and_reports_the_missin
 
         assert [type(i) for i in items[-3:]] == [ImagePayload, ImageFailure, Usage]
         failure = items[-2]
-        assert isinstance(failure, ImageFailure) and failure.index == 1 and failure.code == "provider_error"
+        assert isinstance(failure, ImageFailure) and failure.index == 1 and failure.kind == "provider_error"
         assert items[-1] == Usage(generated_images=1)
 
 
@@ -189,7 +189,7 @@ async def test_a_partly_moderated_group_reports_the_missing_image_as_content_rej
 
         assert [i.index for i in items if isinstance(i, ImagePayload)] == [0, 1]
         (failure,) = [i for i in items if isinstance(i, ImageFailure)]
-        assert (failure.index, failure.code) == (2, "content_rejected")
+        assert (failure.index, failure.kind) == (2, "content_rejected")
 
 
 async def test_a_stuck_task_times_out_at_the_deadline_without_being_submitted_again() -> None:
@@ -257,7 +257,7 @@ async def test_a_qps_refusal_that_never_ends_raises_rate_limited() -> None:
 
 async def test_a_billing_refusal_raises_quota_exceeded_telling_the_user_to_top_up() -> None:
     async with chanjing(chanjing_credits=1) as h:
-        with pytest.raises(QuotaExceededError) as caught:
+        with pytest.raises(ProviderQuotaError) as caught:
             await collect(h.provider(), await make_plan(count=2))
 
         assert caught.value.provider == "chanjing" and "top up" in caught.value.message
@@ -268,7 +268,7 @@ async def test_a_billing_refusal_raises_quota_exceeded_telling_the_user_to_top_u
 async def test_a_billing_message_under_any_code_is_a_quota_error() -> None:
     async with chanjing() as h:
         h.state.add_fault(Fault("chanjing", route="submit", code=50000, message="扣费失败"))
-        with pytest.raises(QuotaExceededError):
+        with pytest.raises(ProviderQuotaError):
             await collect(h.provider(), await make_plan())
 
 

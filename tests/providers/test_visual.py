@@ -20,10 +20,12 @@ from core.errors import (
     AuthenticationError,
     ConfigurationError,
     ContentRejectedError,
+    PermissionDeniedError,
     ProviderError,
     ProviderResponseError,
     ProviderUnavailableError,
     RateLimitedError,
+    RequestRejectedError,
 )
 from core.http import HttpClient, RetryPolicy
 from core.providers.base import ImagePayload
@@ -321,7 +323,7 @@ async def test_a_broken_answer_is_a_response_error_and_the_post_is_not_resent(ri
 
 async def test_a_gateway_access_denial_names_the_permission_to_grant(rig: Rig) -> None:
     rig.state.add_fault(Fault(provider="visual", code="AccessDenied"))
-    with pytest.raises(AuthenticationError) as caught:
+    with pytest.raises(PermissionDeniedError) as caught:
         await _collect(rig.provider, await _plan())
     assert caught.value.status == 403 and "permission" in caught.value.message
 
@@ -382,4 +384,5 @@ async def test_an_undocumented_business_code_is_not_retried_and_names_the_code()
     body = {"code": 50215, "message": "Input invalid for this service.", "request_id": "r2", "status": 50215,
             "time_elapsed": "1ms", "data": None}
     error, calls = await _against(lambda _r: httpx2.Response(400, json=body))
-    assert type(error) is ProviderError and error.code == "50215" and "50215" in error.message and calls == 1
+    assert type(error) is RequestRejectedError and error.kind == "request_rejected" and error.code == "50215"
+    assert "50215" in error.message and calls == 1

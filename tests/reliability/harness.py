@@ -2,9 +2,9 @@
 provider adapters (built from ``Settings`` by the registry) pointed at it, and a network that only reaches
 loopback, records every request and can make an answer stall.
 
-A real socket is used instead of ``httpx2.ASGITransport`` because the in-process transport buffers a whole
-answer before returning it: a connection dropped after two streamed images would lose all four there,
-while over a socket the first two arrive, as they would from the real provider.
+A real socket is used instead of an in-process transport because the faults live at the transport: a
+connection that breaks mid-answer, a stalled body, a refused connection behave there exactly as they would
+between this process and the real provider.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from core.emulator import EmulatorConfig, EmulatorState, create_app
 from core.http import HttpClient, RetryPolicy
-from core.jobs import SqliteJobStore
+from core.jobs_sqlite import SqliteJobStore
 from core.limits import AdmissionRegistry
 from core.providers.base import Provider
 from core.providers.chanjing import ChanjingProvider

@@ -28,9 +28,9 @@ import pytest_asyncio
 from mcp import Client
 from PIL import Image
 
+from core.factory import open_service
 from core.http import HttpClient
 from core.results import JobStatus
-from core.service import ImageService
 from mcp_server.server import build_server
 from mcp_server.settings import McpSettings
 from tests.conftest import make_settings
@@ -130,7 +130,7 @@ async def test_a_cli_group_killed_midway_leaves_whole_images_and_an_interrupted_
     assert job["status"] == "interrupted" and "stopped before the job finished" in job["error"]
     assert 1 <= len(saved) < GROUP and sorted(Path(i["path"]) for i in job["images"]) == saved
     assert list(images.rglob("*.part")) == []
-    async with ImageService.open(make_settings(tmp_path)) as service:
+    async with open_service(make_settings(tmp_path)) as service:
         record = await service.get_job(job_id)
     assert record.status is JobStatus.INTERRUPTED and sorted(i.path for i in record.images) == saved
 
@@ -181,7 +181,8 @@ import asyncio, base64, io, os, sys
 from pathlib import Path
 from PIL import Image
 from core.http import HttpClient
-from core.jobs import Requester, SqliteJobStore
+from core.jobs import Requester
+from core.jobs_sqlite import SqliteJobStore
 from core.providers.base import ImagePayload
 from core.storage import ImageStorage, JobContext, file_stem
 
@@ -218,7 +219,7 @@ async def test_an_image_saved_but_not_yet_recorded_when_the_process_died_is_reco
     images = tmp_path / "data" / "images"
     assert len(list(images.rglob(".*.part"))) == 1  # the half-written image 2
 
-    async with ImageService.open(make_settings(tmp_path)) as service:
+    async with open_service(make_settings(tmp_path)) as service:
         record = await service.get_job(job_id)
     assert record.status is JobStatus.INTERRUPTED
     assert [i.index for i in record.images] == [0, 1]

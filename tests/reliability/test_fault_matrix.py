@@ -59,7 +59,7 @@ class Row:
     saved: int = 0
     failed: tuple[int, ...] = ()  # indexes reported as failed images
     says: tuple[str, ...] = ()  # what the user-facing message must contain (the cause, what to do)
-    count: int = 1
+    count: int = 1  # images in the one request (see ``request_for``)
     stream: bool | None = None
     prompt: str = "a lighthouse at dusk"
     config: dict[str, Any] = field(default_factory=dict)  # EmulatorConfig fields
@@ -113,7 +113,7 @@ ROWS: list[Row] = [
     Row("quota 429 / billing", "gateway", (f("gateway", status=429, code="SetLimitExceeded", times=9),),
         kind="quota_exceeded", says=("quota", "console")),
     Row("quota 429 / billing", "visual", (f("visual", code="AccessDenied", times=9),),
-        kind="authentication", says=("may not call", "console")),
+        kind="permission_denied", says=("may not call", "console")),
     Row("quota 429 / billing", "chanjing", config={"chanjing_credits": 0},
         kind="quota_exceeded", says=("蝉豆", "top up")),
     # -- 500: retried where nothing was produced, not where a task may exist --
@@ -137,7 +137,7 @@ ROWS: list[Row] = [
         attempts=RETRY_BUDGET, says=("503", "try again")),
     # -- the account's concurrency cap --
     Row("concurrency cap", "ark", (f("ark", status=429, code="InflightBatchsizeExceeded", times=9),),
-        kind="provider_error", says=("in flight", "SEEDREAM_ARK_CONCURRENCY")),
+        kind="rate_limited", says=("in flight", "SEEDREAM_ARK_CONCURRENCY")),
     Row("concurrency cap", "gateway", (f("gateway", status=429, code="rate_limit_exceeded", retry_after=1),),
         OK, attempts=2, saved=1, waited=1.0),
     Row("concurrency cap", "visual", (f("visual", code=50430),), OK, attempts=2, saved=1),
@@ -228,8 +228,12 @@ ROWS: list[Row] = [
 
 
 def request_for(row: Row) -> GenerateRequest:
+    """Several images are one request in every row: a series on Ark and the gateway, one exact task on
+    Chanjing (so a fault scripted for "the request" hits the whole group)."""
+    series = row.count > 1 and row.provider in ("ark", "gateway")
     return GenerateRequest.create(prompt=row.prompt, provider=row.provider, size=SIZE[row.provider],
-                                  count=row.count, stream=row.stream)
+                                  count=1 if series else row.count, series=row.count if series else None,
+                                  stream=row.stream)
 
 
 def settings_for(row: Row):  # type: ignore[no-untyped-def]

@@ -81,6 +81,7 @@ def test_any_imagine_options_get_a_reply_and_refusals_reach_no_provider(tmp_path
         {"prompt": st.one_of(st.sampled_from(PROMPTS), st.text(min_size=1, max_size=300))},
         optional={"model": st.sampled_from(choices["model"]), "size": st.sampled_from(choices["size"]),
                   "aspect_ratio": st.sampled_from(choices["aspect_ratio"]), "count": st.integers(1, 15),
+                  "series": st.integers(2, 15),
                   "seed": st.integers(0, 2**31 - 1), "watermark": st.booleans(), "spoiler": st.booleans()})
 
     seen = {"refused": 0, "sent": 0}
@@ -104,7 +105,8 @@ def test_any_imagine_options_get_a_reply_and_refusals_reach_no_provider(tmp_path
             assert after == before, status_of(record)
             seen["refused"] += 1
         else:
-            assert after == (before[0] + 1, before[1] + 1), status_of(record)  # one job, one call
+            calls = options.get("count", 1)  # one job; one request per take (a series is one request)
+            assert after == (before[0] + calls, before[1] + 1), status_of(record)
             seen["sent"] += 1
 
     try:
@@ -186,7 +188,7 @@ async def test_no_key_or_bot_token_reaches_a_discord_message_or_a_log(tmp_path: 
                                   ("something forbidden", None)):
                 if fault is not None:
                     r.state.add_fault(fault)
-                records.append(await fake.slash("imagine", {"prompt": prompt, "size": "1K", "count": 2}))
+                records.append(await fake.slash("imagine", {"prompt": prompt, "size": "1K", "series": 2}))
                 await records[-1].wait_for(settled)
                 await asyncio.wait_for(bot.wait_idle(), 30)
             for command in ("models", "quota", "history"):

@@ -22,10 +22,12 @@ from hypothesis import strategies as st
 from core.catalog import MODELS
 from core.emulator import EmulatorConfig, EmulatorState
 from core.errors import ConfigurationError, InvalidRequestError
+from core.factory import open_service
 from core.http import HttpClient
 from core.jobs import Requester
 from core.references import ReferencePolicy
-from core.requests import MAX_PROMPT_CHARS, GenerateRequest, Plan
+from core.requests import MAX_COUNT, MAX_PROMPT_CHARS, GenerateRequest, Plan
+from core.results import JobStatus
 from core.sandbox import SANDBOX_ORIGIN, sandbox_mount
 from core.service import ImageService
 from tests.conftest import make_settings
@@ -57,7 +59,7 @@ def planner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planner]:
     emulator = EmulatorState(EmulatorConfig(public_base_url=SANDBOX_ORIGIN))
     loop = asyncio.new_event_loop()
     http = HttpClient.create(mounts=sandbox_mount(emulator))
-    opened = ImageService.open(
+    opened = open_service(
         make_settings(root), http=http, reference_policy=ReferencePolicy(allowed_roots=(files.allowed,))
     )
     planner = Planner(loop, loop.run_until_complete(opened.__aenter__()), emulator, files)
@@ -270,7 +272,8 @@ async def plan_or_refusal(service: ImageService, fields: dict[str, Any]) -> Plan
 def assert_sound(plan: Plan) -> None:
     """A plan only holds what its model accepts."""
     model = plan.model
-    assert 1 <= plan.count <= model.max_outputs
+    assert 1 <= plan.count <= MAX_COUNT and 0 <= plan.series <= model.max_outputs
+    assert plan.series == 0 or (plan.count == 1 and plan.series >= 2 and model.series)
     assert model.min_references <= len(plan.references) <= model.max_references
     assert all(r.wire.startswith(("data:image/", "http://", "https://")) for r in plan.references)
     assert 0 < len(plan.request.prompt) <= MAX_PROMPT_CHARS
@@ -426,8 +429,10 @@ def test_emoji_and_other_scripts_in_a_prompt_are_fine_where_the_provider_takes_t
     assert plan.request.prompt == prompt
 
 
-def test_emoji_are_refused_up_front_on_chanjing_which_fails_on_them(planner: Planner):
+def test_emoji_reach_chanjing_whose_own_refusal_is_reported_as_what_to_change(planner: Planner):
+    before = planner.emulator.requests["chanjing"]
     request = GenerateRequest.create(prompt="a fox 🦊", provider="sandbox-chanjing")
-    with pytest.raises(InvalidRequestError, match="without emoji or symbols on chanjing"):
-        planner.run(planner.service.start(request, requester=ME))
-    assert planner.emulator.requests.total() == 0
+    generation = planner.run(planner.service.generate(request, requester=ME))
+    assert generation.status is JobStatus.FAILED and generation.images == []
+    assert generation.error is not None and "emoji" in generation.error and "rephrase" in generation.error
+    assert planner.emulator.requests["chanjing"] > before

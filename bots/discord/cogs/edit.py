@@ -1,25 +1,26 @@
-"""``/edit``: edit one image, or fuse several references, from a description."""
+"""``/edit``: edit one image, or fuse several references, from a description (layer 4, interface)."""
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bots.discord.options import choices_for
-from bots.discord.runner import reference_from_attachment
+from bots.discord.attachments import reference_from_attachment
+from bots.discord.flow import RequestBuilder
+from bots.discord.interactions import defer_privately
+from bots.discord.options import choices_for, set_choices
+from bots.discord.services import BotServices
 from core.catalog import find_model
 from core.requests import SEED_RANGE, GenerateRequest
-
-if TYPE_CHECKING:
-    from bots.discord.bot import ImageBot
 
 SEED_MAX = SEED_RANGE[1]
 
 
-def build_edit(bot: "ImageBot") -> app_commands.Command:
-    """The command, with model/size/aspect choices for the provider's editing models."""
-    choices = choices_for(bot.provider, editing=True)
+class EditCog(commands.Cog, name="edit"):
+    def __init__(self, services: BotServices) -> None:
+        self.services = services
+        set_choices(self.edit, choices_for(services.provider, editing=True))
 
     @app_commands.command(name="edit", description="Edit an image, or combine several, from a description")
     @app_commands.describe(
@@ -35,8 +36,8 @@ def build_edit(bot: "ImageBot") -> app_commands.Command:
         seed="Same seed + same input = same image (models that take a seed)",
         spoiler="Post the results blurred as spoilers",
     )
-    @app_commands.choices(model=choices.models, size=choices.sizes, aspect_ratio=choices.ratios)
     async def edit(
+        self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 2000],
         image: discord.Attachment,
@@ -51,9 +52,10 @@ def build_edit(bot: "ImageBot") -> app_commands.Command:
         spoiler: bool = False,
     ) -> None:
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
+        provider = self.services.provider
 
         async def build() -> GenerateRequest:
-            rules = find_model(bot.provider, model, editing=True).references
+            rules = find_model(provider, model, editing=True).references
             uris = [
                 await reference_from_attachment(a, rules=rules, field=f"image{'' if i == 0 else i + 1}")
                 for i, a in enumerate(attachments)
@@ -68,22 +70,8 @@ def build_edit(bot: "ImageBot") -> app_commands.Command:
                 images=tuple(uris),
             )
 
-        async def work() -> None:
-            await interaction.response.defer(ephemeral=True, thinking=True)  # first, before any I/O
-            await bot.flow.run(interaction, build, spoiler=spoiler)
+        self.services.spawn(self._generate(interaction, build, spoiler), name=f"edit-{interaction.id}")
 
-        bot.answer(interaction, work(), what="edit")
-
-    return edit
-
-
-class EditCog(commands.Cog, name="edit"):
-    def __init__(self, bot: "ImageBot") -> None:
-        self.bot = bot
-        self.command = build_edit(bot)
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.command)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.command.name)
+    async def _generate(self, interaction: discord.Interaction, build: RequestBuilder, spoiler: bool) -> None:
+        await defer_privately(interaction)  # first, before any I/O
+        await self.services.generate(interaction, build, spoiler=spoiler)

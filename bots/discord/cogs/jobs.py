@@ -1,40 +1,65 @@
-"""``/history`` (your recent jobs) and ``/job`` (re-open one with its buttons)."""
+"""``/history`` (your recent jobs) and ``/job`` (re-open one with its buttons) (layer 4, interface)."""
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
+
+import asyncio
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bots.discord.render import history_embed
-from bots.discord.runner import tell
-
-if TYPE_CHECKING:
-    from bots.discord.bot import ImageBot
+from bots.discord.access import can_moderate
+from bots.discord.actions import ResultActions
+from bots.discord.attachments import result_files
+from bots.discord.buttons import result_view
+from bots.discord.interactions import MAX_FILES_PER_MESSAGE, NO_MENTIONS, defer_privately, tell, viewer_of
+from bots.discord.render import details_embed, history_embed
+from bots.discord.services import BotServices
+from core.jobs import JobRecord
 
 HISTORY_SIZE = 10
 
 
 class JobsCog(commands.Cog, name="jobs"):
-    def __init__(self, bot: "ImageBot") -> None:
-        self.bot = bot
+    def __init__(self, services: BotServices) -> None:
+        self.services = services
 
     @app_commands.command(name="history", description="Your recent image jobs")
     async def history(self, interaction: discord.Interaction) -> None:
-        self.bot.answer(interaction, self._history(interaction), what="history")
+        self.services.spawn(self._history(interaction), name=f"history-{interaction.id}")
 
     async def _history(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        jobs = await self.bot.service.store.list_jobs(
-            user_id=str(interaction.user.id), adapter="discord", limit=HISTORY_SIZE
-        )
+        await defer_privately(interaction)
+        jobs = await self.services.recent_jobs(user_id=interaction.user.id, limit=HISTORY_SIZE)
         await tell(interaction, "", embed=history_embed(jobs, name=interaction.user.display_name))
 
     @app_commands.command(name="job", description="Re-open a job by its id, with its images and buttons")
     @app_commands.describe(id="The job id (shown under every result and in /history)")
     async def job(self, interaction: discord.Interaction, id: app_commands.Range[str, 1, 40]) -> None:
-        self.bot.answer(interaction, self._job(interaction, id.strip().strip("`").lower()), what="job")
+        job_id = id.strip().strip("`").lower()
+        self.services.spawn(self._job(interaction, job_id), name=f"job-{interaction.id}")
 
     async def _job(self, interaction: discord.Interaction, job_id: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.actions.reopen(interaction, job_id)
+        """The job's details, then its images with their buttons (visible to the asker only)."""
+        await defer_privately(interaction)
+        job = await ResultActions(self.services).visible_job(interaction, job_id)
+        if job is None:
+            return
+        moderator = can_moderate(viewer_of(interaction), job)
+        await tell(interaction, "", embed=details_embed(job, private=moderator))
+        if not job.extra.get("discord_deleted"):
+            await _post_images(interaction, job, with_delete=moderator)
+
+
+async def _post_images(interaction: discord.Interaction, job: JobRecord, *, with_delete: bool) -> None:
+    images = [i for i in job.images if i.path.exists()]
+    spoiler = bool(job.extra.get("discord_spoiler"))
+    for start in range(0, len(images), MAX_FILES_PER_MESSAGE):
+        chunk = images[start : start + MAX_FILES_PER_MESSAGE]
+        files = await asyncio.to_thread(
+            result_files, job.id, chunk, limit=interaction.filesize_limit, spoiler=spoiler
+        )
+        view = result_view(
+            job.id, [i.index for i in chunk], count=int(job.parameters.get("count") or 1), with_delete=with_delete
+        )
+        await interaction.followup.send(files=files, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)

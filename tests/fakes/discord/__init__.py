@@ -3,7 +3,7 @@
 Quick start::
 
     async with FakeDiscord(attachment_size_limit=1024) as fake:
-        fake.point_discord_py_here()
+        fake.point_discord_py_here()  # or build the bot pointed at fake.api_base / fake.gateway_url
         async with running_client(make_bot(), fake):
             record = await fake.slash("imagine", {"prompt": "a cat"})
             await record.acknowledged()

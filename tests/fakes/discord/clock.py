@@ -7,6 +7,7 @@ therefore mints every id from a :class:`FakeClock` the test controls.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import time
@@ -26,6 +27,7 @@ class FakeClock:
 
     def __init__(self, start: float | None = None) -> None:
         self._now = time.time() if start is None else float(start)
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def now(self) -> float:
         """Current fake Unix time in seconds."""
@@ -40,6 +42,22 @@ class FakeClock:
         if seconds < 0:
             raise ValueError("the fake clock only moves forward")
         self._now += seconds
+        for deadline, waiter in self._sleepers:
+            if deadline <= self._now and not waiter.done():
+                waiter.set_result(None)
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once the clock has moved ``seconds`` forward (an ``asyncio.sleep`` on fake time: only
+        :meth:`advance` wakes it). Zero or negative ``seconds`` only yield to the loop."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        entry = (self._now + seconds, asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        try:
+            await entry[1]
+        finally:
+            self._sleepers.remove(entry)
 
     def utcnow(self) -> dt.datetime:
         """Current fake time as an aware UTC datetime."""

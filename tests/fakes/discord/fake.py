@@ -39,8 +39,10 @@ Payload = dict[str, Any]
 class FakeDiscord(FakeInspection):
     """A fake Discord (REST + gateway) on 127.0.0.1 that real discord.py connects to.
 
-    Use as ``async with FakeDiscord(...) as fake:``; call :meth:`point_discord_py_here` before
-    starting a client in-process (a subprocess bot needs ``api_base`` / ``gateway_url`` instead).
+    Use as ``async with FakeDiscord(...) as fake:``, then point the client at :attr:`api_base` and
+    :attr:`gateway_url` (the Seedream bot takes them as its ``api_base`` / ``gateway_url`` settings, in-process
+    or as ``SEEDREAM_DISCORD_*`` variables for a subprocess). A plain discord.py client has no such option:
+    :meth:`point_discord_py_here` moves every discord.py client in the process instead.
 
     Args:
         guilds: the world (default: one guild with ``#general`` and member ``alice``).
@@ -120,16 +122,17 @@ class FakeDiscord(FakeInspection):
 
     @property
     def api_base(self) -> str:
-        """Value for ``discord.http.Route.BASE``: ``http://127.0.0.1:PORT/api/v10``."""
+        """The REST base: ``http://127.0.0.1:PORT/api/v10`` (what ``discord.http.Route.BASE`` is to Discord)."""
         return self.base_url + API_PREFIX
 
     @property
     def gateway_url(self) -> str:
-        """Value for ``DiscordWebSocket.DEFAULT_GATEWAY``: ``ws://127.0.0.1:PORT/``."""
+        """The gateway: ``ws://127.0.0.1:PORT/`` (also announced at ``GET /gateway/bot``)."""
         return self.base_url.replace("http://", "ws://", 1) + "/"
 
     def point_discord_py_here(self) -> Callable[[], None]:
-        """Make every discord.py client in this process talk to the fake; returns the undo."""
+        """Make every discord.py client in this process talk to the fake (by overwriting discord.py's
+        class-level defaults); returns the undo. For clients that cannot be pointed one by one."""
         from discord.gateway import DiscordWebSocket
         from discord.http import Route
 

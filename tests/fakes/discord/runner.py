@@ -22,7 +22,8 @@ async def running_client(
 ) -> AsyncIterator[ClientT]:
     """Start ``client`` with the fake's token, wait for ``on_ready``, and close it cleanly on exit.
 
-    ``fake.point_discord_py_here()`` must be in effect.  Tip: build the client with
+    The client must already talk to the fake (pointed at ``fake.api_base`` / ``fake.gateway_url``, or
+    ``fake.point_discord_py_here()`` in effect).  Tip: build the client with
     ``guild_ready_timeout=0.1``; discord.py otherwise waits 2 s after the last GUILD_CREATE.
 
     Raises:

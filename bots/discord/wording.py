@@ -1,0 +1,141 @@
+"""What the bot says, as plain text (layer 1, pure: no discord.py).
+
+Failure kinds are decided once, in core; this module only maps each kind to words (``KIND_WORDS``). Progress
+and outcomes become the status message here. Everything stays within Discord's 2000-character content limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from core.errors import ConfigurationError, FailureKind, InvalidRequestError, SeedreamError
+from core.results import Generation, ImageFailure, JobStatus
+
+MAX_CONTENT = 2000
+CONTENT_REJECTED = FailureKind.CONTENT_REJECTED
+
+_ADMIN = "🔧 The bot's image service isn't set up correctly. Please tell a server admin."
+#: A kind → the words a user reads. The other kinds (the request or the answer was wrong, a failure of ours or
+#: the provider's, an interrupted job) are told with their reason (``kind_words``).
+KIND_WORDS: dict[str, str] = {
+    CONTENT_REJECTED: "🛡️ The image service's safety filter declined this request, so nothing was made and "
+    "nothing was taken from your daily quota. Try describing it differently (or use another reference image).",
+    FailureKind.RATE_LIMITED: "⏳ The image service is busy right now. Nothing was taken from your quota; please "
+    "try again in a minute.",
+    FailureKind.UNAVAILABLE: "⏳ The image service is unavailable right now. Nothing was taken from your quota; "
+    "please try again in a few minutes.",
+    FailureKind.TIMEOUT: "⏳ The image service took too long to answer. Please try again in a few minutes.",
+    FailureKind.AUTHENTICATION: _ADMIN,
+    FailureKind.CONFIGURATION: _ADMIN,
+    FailureKind.PERMISSION_DENIED: "🔧 The bot's image account isn't allowed to do that. Please tell a server "
+    "admin.",
+    FailureKind.QUOTA_EXCEEDED: "🔧 The shared image account is out of credit for now. Please tell a server "
+    "admin.",
+    FailureKind.CANCELLED: "The job was cancelled.",
+}
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def relative_time(moment: datetime) -> str:
+    """A Discord timestamp that every client shows in its own words ("in 5 minutes")."""
+    return f"<t:{int(moment.timestamp())}:R>"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+
+
+def kind_words(kind: str | None, *, reason: str) -> str:
+    """The words for a failed job: the kind's, or (for kinds whose reason is the message) the reason."""
+    if kind in KIND_WORDS:
+        return KIND_WORDS[kind]
+    return f"❌ That didn't work: {truncate(reason, 500)} Nothing was taken from your quota."
+
+
+def friendly_error(exc: SeedreamError) -> str:
+    """What to tell a user about an error raised before any job existed."""
+    if isinstance(exc, InvalidRequestError):
+        return f"That can't be made as asked. {exc.message}"
+    if isinstance(exc, ConfigurationError):
+        return "🔧 The bot's image service isn't set up for that yet. Please tell a server admin."
+    return KIND_WORDS.get(exc.kind, f"That didn't work: {exc.message}")
+
+
+# -- progress -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JobProgress:
+    """What the status message shows; the delivery updates it as events arrive."""
+
+    job_id: str
+    prompt: str
+    model: str
+    count: int
+    phase: str = "starting"  # starting | queued | generating | done
+    position: int | None = None
+    note: str | None = None
+    ready: int = 0
+    failures: list[ImageFailure] = field(default_factory=list)
+    outcome: Generation | None = None
+    elsewhere: str | None = None  # a link to where the job continues
+
+
+def status_text(progress: JobProgress) -> str:
+    """The status message: one headline, then what the job is."""
+    about = (
+        f"*{truncate(progress.prompt, 300)}*\n{progress.model} · "
+        f"{progress.count} image{'s' if progress.count != 1 else ''} · job `{progress.job_id}`"
+    )
+    return truncate(f"{_headline(progress)}\n{about}", MAX_CONTENT)
+
+
+def _headline(progress: JobProgress) -> str:
+    if progress.elsewhere:
+        return f"⏳ Still working: this is taking a while, so I'll continue here: {progress.elsewhere}"
+    if progress.outcome is not None:
+        return outcome_text(progress.outcome, asked=progress.count)
+    if progress.phase == "queued" and progress.position is not None:
+        return f"⏳ Waiting in line: position {progress.position}."
+    if progress.phase == "generating":
+        done = f" {progress.ready} of {progress.count} ready." if progress.ready else ""
+        note = f" ({truncate(progress.note, 100)})" if progress.note else ""
+        return f"🎨 Generating…{done}{note}"
+    return "⏳ Starting…"
+
+
+def outcome_text(generation: Generation, *, asked: int) -> str:
+    """The final headline: what was made, what was held back and why, kindly."""
+    made = len(generation.images)
+    held = [f for f in generation.failures if f.kind == CONTENT_REJECTED]
+    other = [f for f in generation.failures if f.kind != CONTENT_REJECTED]
+    if generation.status is JobStatus.SUCCEEDED:
+        return f"✅ Done: {made} image{'s' if made != 1 else ''}."
+    if made:
+        parts = [f"⚠️ Done: {made} of {asked} images."]
+        if held:
+            parts.append(_held_back(held))
+        if other or generation.error:
+            parts.append(f"The rest failed: {truncate(generation.error or other[0].message, 300)}")
+        return " ".join(parts)
+    if held and not other:
+        return KIND_WORDS[CONTENT_REJECTED]
+    reason = generation.error or (other[0].message if other else "no image was produced")
+    return kind_words(generation.error_kind, reason=reason)
+
+
+def _held_back(held: list[ImageFailure]) -> str:
+    one = len(held) == 1
+    which = ", ".join(str(f.index + 1) for f in held)
+    return (
+        f"{len(held)} {'was' if one else 'were'} held back by the safety filter (image {which}); describing "
+        f"{'it' if one else 'them'} differently may get {'it' if one else 'them'} through. Unused images go "
+        "back to your quota."
+    )
