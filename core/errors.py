@@ -8,6 +8,7 @@
     ├── ContentRejectedError       moderation refused the prompt, a reference or an output; never retried
     ├── QuotaExceededError         our own per-user/guild quota, or the provider account's balance/quota
     ├── JobNotFoundError           an unknown job id
+    ├── BackendUnavailableError    the shared database or Redis cannot be reached (names the variable)
     └── ProviderError              the provider failed (provider, status, code, request_id, retryable)
         ├── AuthenticationError    bad key, signature or token; account not allowed
         ├── RateLimitedError       transient rate or concurrency limit (retry_after)
@@ -63,6 +64,20 @@ class JobNotFoundError(SeedreamError):
     """No job with that id (or not one the caller may see)."""
 
     kind = "job_not_found"
+
+
+class BackendUnavailableError(SeedreamError):
+    """A configured shared backend (the job database or Redis) does not answer; new jobs cannot start.
+
+    ``variable`` names the setting that points at it (``SEEDREAM_DATABASE_URL``, ``SEEDREAM_REDIS_URL``).
+    """
+
+    kind = "backend_unavailable"
+
+    def __init__(self, message: str, *, backend: str, variable: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.variable = variable
 
 
 class QuotaExceededError(SeedreamError):

@@ -14,6 +14,9 @@ from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
 from core.service import ImageService
 from core.settings import Settings
 
+# PostgreSQL / Redis fixtures and the --backends switch (tests/services.py).
+pytest_plugins = ["tests.services"]
+
 
 class RecordingSleep:
     """An injected ``sleep`` that returns at once and remembers every delay asked for."""
