@@ -196,17 +196,25 @@ class RedisAdmission:
         self._enter, self._poll, self._leave = (client.register_script(s) for s in (_ENTER, _POLL, _LEAVE))
         self._local_in_flight = 0
         self._local_waiting = 0
-        self.last_seen: tuple[int, int] = (0, 0)  # (in flight, waiting) across processes, as last seen
 
     @property
     def in_flight(self) -> int:
-        """This process's requests admitted and not yet finished (``last_seen`` has every process's)."""
+        """This process's requests admitted and not yet finished (``snapshot()`` counts every process's)."""
         return self._local_in_flight
 
     @property
     def waiting(self) -> int:
         """This process's requests in the line."""
         return self._local_waiting
+
+    async def snapshot(self) -> tuple[int, int]:
+        """(in flight, waiting) across every process, now (runs out expired leases first).
+
+        Raises:
+            BackendUnavailableError: Redis does not answer.
+        """
+        state = await self._script(self._poll, "")
+        return state.in_flight, state.waiting
 
     @asynccontextmanager
     async def admit(self, *, images: int = 1, on_position: PositionCallback | None = None) -> AsyncIterator[None]:
@@ -237,9 +245,7 @@ class RedisAdmission:
     async def _script(self, script: object, ticket: str, *extra: object) -> _State:
         args = [self._redis.now_arg(), self.concurrency, self.images_per_minute, self._channel,
                 self._redis.lease_seconds, ticket, *extra]
-        state = _State.parse(await self._redis.run(script, self._keys, args))  # type: ignore[arg-type]
-        self.last_seen = (state.in_flight, state.waiting)
-        return state
+        return _State.parse(await self._redis.run(script, self._keys, args))  # type: ignore[arg-type]
 
     async def _acquire(self, ticket: str, images: int, on_position: PositionCallback | None) -> None:
         await self._redis.subscribe(self._channel)

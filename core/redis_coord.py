@@ -109,6 +109,8 @@ class RedisCoordinator:
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._events: dict[str, asyncio.Event] = {}
+        self._orphans: set[asyncio.Task[Any]] = set()  # calls whose callers were cancelled, still finishing
+        self._subscriptions: dict[str, asyncio.Future[None]] = {}
 
     @classmethod
     async def connect(cls, url: str, *, prefix: str = "seedream", lease_seconds: float = 30.0,
@@ -133,6 +135,7 @@ class RedisCoordinator:
 
     async def close(self) -> None:
         """Stop the keeper and the listener and close the connections (leases then run out on their own)."""
+        await asyncio.gather(*self._orphans, *self._subscriptions.values(), return_exceptions=True)
         for task in (self._keeper, self._listener):
             if task is not None:
                 task.cancel()
@@ -154,11 +157,29 @@ class RedisCoordinator:
         return repr(float(self.clock())) if self.clock is not None else ""
 
     async def call(self, awaitable: Awaitable[T]) -> T:
-        """Await a Redis call, turning a connection failure into ``BackendUnavailableError``."""
+        """Await a Redis call, turning a connection failure into ``BackendUnavailableError``.
+
+        A caller cancelled meanwhile stops waiting, but the command itself completes: cutting a command off
+        mid-answer would throw its connection away (and could leave a script's effect unknown).
+        """
+        task = asyncio.ensure_future(self._translated(awaitable))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._orphans.add(task)
+            task.add_done_callback(self._orphan_done)
+            raise
+
+    async def _translated(self, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
         except _UNAVAILABLE_ERRORS as exc:
             raise redis_unavailable(self.url, exc) from exc
+
+    def _orphan_done(self, task: asyncio.Task[Any]) -> None:
+        self._orphans.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a Redis call whose caller was cancelled failed: %s", task.exception())
 
     async def run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a registered script. Raises BackendUnavailableError."""
@@ -198,13 +219,17 @@ class RedisCoordinator:
     # -- wake-ups ------------------------------------------------------------------------------------------------
 
     async def subscribe(self, channel: str) -> None:
-        """Start listening to ``channel`` (once). Raises BackendUnavailableError."""
-        if channel in self._events:
-            return
+        """Start listening to ``channel``; concurrent callers share one SUBSCRIBE. Raises BackendUnavailableError."""
+        pending = self._subscriptions.get(channel)
+        if pending is None or (pending.done() and (pending.cancelled() or pending.exception() is not None)):
+            pending = self._subscriptions[channel] = asyncio.ensure_future(self._subscribe(channel))
+        await asyncio.shield(pending)
+
+    async def _subscribe(self, channel: str) -> None:
         if self._pubsub is None:
             self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await self.call(self._pubsub.subscribe(channel))
-        self._events[channel] = asyncio.Event()
+        await self._translated(self._pubsub.subscribe(channel))
+        self._events.setdefault(channel, asyncio.Event())
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen(), name="redis-listener")
 
