@@ -32,7 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.db import database_unavailable, open_database, unavailable_errors, write_engine
 from core.errors import InvalidRequestError, JobNotFoundError
 from core.jobs import JobRecord, OwnerProcess, Requester, new_job_id, utc_now
-from core.jobs_sql_rows import image_from_row, image_values, record_from_row, to_db_time, to_json
+from core.jobs_sql_rows import (
+    image_from_row,
+    image_values,
+    job_values,
+    owner_gone,
+    record_from_row,
+    to_db_time,
+    to_json,
+)
 from core.jobs_tables import job_failures, job_images, jobs, meta, owners, quotas
 from core.results import GeneratedImage, ImageFailure, JobStatus, Usage
 
@@ -162,7 +170,7 @@ class SqlJobStore:
         )
         for _attempt in range(5):
             try:
-                await self._write(lambda c: c.execute(jobs.insert().values(**_job_values(record, owner))))
+                await self._write(lambda c: c.execute(jobs.insert().values(**job_values(record, owner))))
                 return record
             except IntegrityError:
                 if job_id is not None:
@@ -266,7 +274,7 @@ class SqlJobStore:
                  .where(jobs.c.status.in_(ACTIVE)).order_by(jobs.c.created_at, jobs.c.seq))
         candidates = await self._read(lambda c: _all(c, query))
         stale_before = to_db_time(self._clock() - timedelta(seconds=self.owner_timeout))
-        gone = [(row.id, row.owner_token) for row in candidates if _owner_gone(row, stale_before)]
+        gone = [(row.id, row.owner_token) for row in candidates if owner_gone(row, stale_before)]
         if not gone:
             return []
 
@@ -367,30 +375,6 @@ class SqlJobStore:
 def _insert(connection: AsyncConnection, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_update`` (the same API on SQLite and PostgreSQL)."""
     return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
-
-
-def _job_values(record: JobRecord, owner: OwnerProcess) -> dict[str, Any]:
-    who = record.requester
-    return {
-        "id": record.id, "adapter": who.adapter, "user_id": who.user_id, "guild_id": who.guild_id,
-        "channel_id": who.channel_id, "display_name": who.display_name, "request": to_json(record.request),
-        "parameters": to_json(record.parameters), "provider": record.provider, "model": record.model,
-        "prompt": record.prompt, "status": record.status.value, "created_at": to_db_time(record.created_at),
-        "parent_id": record.parent_id, "extra": to_json(record.extra), "owner_host": owner.host,
-        "owner_pid": owner.pid, "owner_start": owner.start_time, "owner_token": owner.token,
-    }
-
-
-def _owner_gone(row: Row[Any], stale_before: str) -> bool:
-    if row.owner_pid is None:
-        return True
-    if row.owner_token == OwnerProcess.current().token:
-        return False
-    if row.heartbeat_at is not None and row.heartbeat_at < stale_before:
-        return True  # silent for longer than the timeout, wherever it ran
-    owner = OwnerProcess(pid=row.owner_pid, start_time=row.owner_start, token=row.owner_token or "",
-                         host=row.owner_host)
-    return owner.is_gone()  # same host: the pid checks (another host: False)
 
 
 async def _all(connection: AsyncConnection, query: Any) -> list[Row[Any]]:

@@ -1,4 +1,5 @@
-"""Rows of the job database ↔ ``JobRecord``, ``GeneratedImage``, ``ImageFailure`` (for ``core.jobs_sql``)."""
+"""Rows of the job database ↔ ``JobRecord``, ``GeneratedImage``, ``ImageFailure``, and the owner check on a
+row (for ``core.jobs_sql``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from core.jobs import JobRecord, Requester
+from core.jobs import JobRecord, OwnerProcess, Requester
 from core.results import GeneratedImage, ImageFailure, JobStatus, Usage
 
 _FAILURE_FIELDS = {f.name for f in dataclasses.fields(ImageFailure)}
@@ -92,3 +93,29 @@ def record_from_row(row: Row[Any], images: list[GeneratedImage], failures: Seque
         finished_at=datetime.fromisoformat(row.finished_at) if row.finished_at else None,
         parent_id=row.parent_id, extra=json.loads(row.extra), owner_pid=row.owner_pid,
     )
+
+
+def job_values(record: JobRecord, owner: OwnerProcess) -> dict[str, Any]:
+    """The ``jobs`` columns of a new record owned by ``owner``."""
+    who = record.requester
+    return {
+        "id": record.id, "adapter": who.adapter, "user_id": who.user_id, "guild_id": who.guild_id,
+        "channel_id": who.channel_id, "display_name": who.display_name, "request": to_json(record.request),
+        "parameters": to_json(record.parameters), "provider": record.provider, "model": record.model,
+        "prompt": record.prompt, "status": record.status.value, "created_at": to_db_time(record.created_at),
+        "parent_id": record.parent_id, "extra": to_json(record.extra), "owner_host": owner.host,
+        "owner_pid": owner.pid, "owner_start": owner.start_time, "owner_token": owner.token,
+    }
+
+
+def owner_gone(row: Row[Any], stale_before: str) -> bool:
+    """Whether the process owning an active job (a row with its owner columns and heartbeat) is gone."""
+    if row.owner_pid is None:
+        return True
+    if row.owner_token == OwnerProcess.current().token:
+        return False
+    if row.heartbeat_at is not None and row.heartbeat_at < stale_before:
+        return True  # silent for longer than the timeout, wherever it ran
+    owner = OwnerProcess(pid=row.owner_pid, start_time=row.owner_start, token=row.owner_token or "",
+                         host=row.owner_host)
+    return owner.is_gone()  # same host: the pid checks (another host: False)
