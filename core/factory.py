@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.http import HttpClient, RetryPolicy, Timeouts
 from core.jobs import CounterStore, JobStore
-from core.jobs_sqlite import SqliteJobStore
+from core.jobs_sql import SqlJobStore
 from core.limits import AdmissionRegistry
 from core.references import ReferencePolicy
 from core.sandbox import SANDBOX_ORIGIN, LazySandboxTransport
@@ -52,7 +52,7 @@ async def open_backends(settings: CommonSettings, *, http: HttpClient | None = N
     own_http = http is None
     client = http or default_http(settings)
     try:
-        async with SqliteJobStore.open(settings.jobs_path) as store:
+        async with SqlJobStore.open(settings.jobs_path, output_dir=settings.images_dir) as store:
             yield Backends(settings=settings, http=client, jobs=store, counters=store,
                            storage=ImageStorage(settings.images_dir, client,
                                                 max_download_bytes=settings.max_download_bytes),

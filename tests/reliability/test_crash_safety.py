@@ -182,7 +182,7 @@ from pathlib import Path
 from PIL import Image
 from core.http import HttpClient
 from core.jobs import Requester
-from core.jobs_sqlite import SqliteJobStore
+from core.jobs_sql import SqlJobStore
 from core.providers.base import ImagePayload
 from core.storage import ImageStorage, JobContext, file_stem
 
@@ -190,7 +190,7 @@ async def main(data):
     png = io.BytesIO()
     Image.new("RGB", (64, 48), "teal").save(png, "PNG")
     b64 = base64.b64encode(png.getvalue()).decode()
-    store = await SqliteJobStore.connect(data / "jobs.sqlite3")
+    store = await SqlJobStore.connect(data / "jobs.sqlite3", output_dir=data / "images")
     job = await store.create(requester=Requester(adapter="cli"), request={"prompt": "p"}, parameters={},
                              provider="sandbox", model="seedream-4.0", prompt="three teal tiles")
     await store.mark_running(job.id)
