@@ -36,13 +36,13 @@ def describe_os_error(error: OSError) -> str:
 
 
 def file_kind(mode: int) -> str:
-    """What a ``st_mode`` is: "a file", "a folder", "a FIFO (named pipe)", "a character device" …"""
+    """What a ``st_mode`` is: "a file", "a folder", "a named pipe", "a character device" …"""
     if stat.S_ISREG(mode):
         return "a file"
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
+        return "a named pipe"
     if stat.S_ISCHR(mode):
         return "a character device"
     if stat.S_ISBLK(mode):

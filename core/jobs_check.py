@@ -40,7 +40,7 @@ def check_jobs_database(path: Path, *, variable: str = "SEEDREAM_JOBS_DB", newes
     problem = folder_problem(path.parent)
     if problem:
         raise ConfigurationError(f"The job database folder {path.parent} cannot be used: {problem}. Set "
-                                 f"{variable} to a file in a folder you can write to.", variables=_names(variable))
+                                 f"{variable} to somewhere you can write to.", variables=_names(variable))
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
