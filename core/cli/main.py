@@ -154,10 +154,10 @@ def _command(sub: argparse._SubParsersAction, name: str, summary: str) -> argpar
 
 
 def _generate_handler(args: argparse.Namespace) -> int:
-    if args.prompt is None and args.prompt_file is None:
-        raise InvalidRequestError("prompt", None, "PROMPT, - to read it from stdin, or --prompt-file FILE")
-    if args.prompt is not None and args.prompt_file is not None:
-        raise InvalidRequestError("prompt", args.prompt, "a PROMPT or --prompt-file, not both")
+    if (args.prompt is None) == (args.prompt_file is None):
+        print("seedream generate: give the prompt as PROMPT, - (read from stdin) or --prompt-file FILE (one of "
+              "them)", file=sys.stderr)
+        return EXIT_USAGE
     return run_generate(args)
 
 
