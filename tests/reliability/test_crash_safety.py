@@ -237,7 +237,8 @@ async def main(data, out):
     print(job.id, flush=True)
     os._exit(0)  # no finish, no cleanup: as if killed
 
-asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2])))
+data = Path(sys.argv[1])
+asyncio.run(main(data, Path(sys.argv[2]) if len(sys.argv) > 2 else data / "images"))
 """
 
 
