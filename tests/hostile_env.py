@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.hermetic import provider_variables
+
 BIN = Path(sys.executable).parent
-OURS = ("SEEDREAM_", "ARK_", "VOLC_", "CHANJING_", "DISCORD_")
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """No keys or settings of the developer's; a home and a data folder of the test's own."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
+    cleared = set(provider_variables(os.environ))
+    keep = {k: v for k, v in os.environ.items() if k not in cleared}
     return keep | {"HOME": str(home), "SEEDREAM_DATA_DIR": str(tmp_path / "data")} | extra
 
 
