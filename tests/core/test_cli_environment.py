@@ -169,6 +169,16 @@ async def test_a_garbage_job_database_is_byte_identical_after_every_command_and_
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("jobs")) == ["jobs.db"]
 
 
+async def test_a_damaged_sqlite_database_is_refused_untouched(tmp_path: Path):
+    db = tmp_path / "jobs.sqlite3"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16)  # the header, then no database
+    before = fingerprint(db)
+    done = await run("seedream", "jobs", env=clean_env(tmp_path, SEEDREAM_JOBS_DB=str(db)), cwd=tmp_path)
+    assert done.code == 2
+    assert f"The job database {db} is a damaged SQLite database" in done.line and "move it aside" in done.line
+    assert fingerprint(db) == before
+
+
 async def test_another_programs_sqlite_database_is_refused_untouched(tmp_path: Path):
     db = tmp_path / "app.sqlite3"
     with sqlite3.connect(db) as connection:
