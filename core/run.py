@@ -8,7 +8,7 @@ admission slot is given back the moment the provider's answer ends while the las
 
 The saver also records the provider tasks a job starts (``TaskStarted``) in the job's ``extra``. When a task
 outlives the provider's wait (``TaskPending``) the job is *parked*: released in the store, still ``RUNNING``,
-and its run ends; ``JobRun.resume_requests`` builds the requests that poll those tasks again.
+and its run ends; ``core.run_requests.resume_requests`` builds the requests that poll those tasks again.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,17 +25,9 @@ from core.errors import FailureKind, ProviderError, SeedreamError
 from core.events import EventSink, Finished, ImageFailed, ImageReady, Progress, Queued, Started
 from core.jobs import TASKS_KEY, USAGE_KEY, JobRecord, JobStore, ProviderTask
 from core.limits import Admission
-from core.providers.base import (
-    ImagePayload,
-    Provider,
-    ProviderItem,
-    StatusUpdate,
-    TaskPending,
-    TaskProvider,
-    TaskStarted,
-)
-from core.requests import SEED_RANGE, Plan
+from core.providers.base import ImagePayload, Provider, ProviderItem, StatusUpdate, TaskPending, TaskStarted
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus, Usage
+from core.run_requests import Request
 from core.storage import ImageStorage, JobContext
 
 log = logging.getLogger(__name__)
@@ -51,9 +42,12 @@ class Outcome:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     error_kind: str | None = None
-    download_error: ProviderError | None = None  # the first image that could not be saved, and why
+    lost: ImageFailure | None = None  # the first image that was produced but could not be downloaded or saved
+    stopped: int = 0  # images never asked for because the job was told to stop (``JobRun.wind_down``)
 
     def status(self) -> JobStatus:
+        if self.stopped:
+            return JobStatus.INTERRUPTED
         if not self.images:
             return JobStatus.FAILED
         return JobStatus.PARTIAL if (self.failures or self.error) else JobStatus.SUCCEEDED
@@ -66,17 +60,6 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Request:
-    """One provider request of a job: the index of its first image, how many it may make, how to send it, and
-    the provider task it polls (a resumed one)."""
-
-    first: int
-    images: int
-    send: Callable[[], AsyncIterator[ProviderItem]]
-    task_id: str | None = None
-
-
-@dataclass(frozen=True)
 class _TaskEnded:
     """Queue marker: the request polling this task is over (the task finished, failed, or is lost to us)."""
 
@@ -84,31 +67,6 @@ class _TaskEnded:
 
 
 _Queued = ProviderItem | _TaskEnded | None
-
-
-def plan_requests(plan: Plan, provider: Provider) -> list[Request]:
-    """The requests of a new job (see ``Plan.requests``); each take draws its own seed when it is sent."""
-    return [Request(first, part.images, lambda part=part: provider.generate(with_seed(part)))
-            for first, part in plan.requests()]
-
-
-def resume_requests(tasks: list[ProviderTask], provider: TaskProvider) -> list[Request]:
-    """The requests that poll again the tasks a parked (or interrupted) job still waits on."""
-    return [Request(task.first, task.images, lambda task=task: provider.resume(task.task_id, images=task.images),
-                    task_id=task.task_id)
-            for task in tasks if task.state != "done"]
-
-
-def plan_context(plan: Plan, job: JobRecord) -> JobContext:
-    return JobContext(job_id=job.id, prompt=plan.request.prompt, provider=plan.provider, model=plan.model.key,
-                      model_id=plan.model.wire_name, parameters=plan.parameters(),
-                      created_at=job.created_at or datetime.now(UTC))
-
-
-def record_context(record: JobRecord) -> JobContext:
-    return JobContext(job_id=record.id, prompt=record.prompt, provider=record.provider, model=record.model,
-                      model_id=str(record.parameters.get("model_id") or record.model), parameters=record.parameters,
-                      created_at=record.created_at or datetime.now(UTC))
 
 
 @dataclass
@@ -126,6 +84,14 @@ class JobRun:
     tasks: list[ProviderTask] = field(default_factory=list)
     _pending: list[str] = field(default_factory=list)  # why each parked task is still waiting
     _started: bool = False
+    _in_flight: int = 0  # images of admitted requests the provider has not delivered yet
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wind_down(self) -> int:
+        """Send no more provider requests: the ones already admitted finish and their images are saved, the
+        ones still waiting for admission are dropped. Returns how many images are still in flight."""
+        self._stopping.set()
+        return self._in_flight
 
     async def run(self, requests: list[Request], *, as_takes: bool = False) -> Generation:
         """Run the requests to their end; every failure becomes the ``Generation``'s status and error.
@@ -149,7 +115,9 @@ class JobRun:
         saver = asyncio.create_task(self._save_items(queue, self.context))
         try:
             if len(requests) == 1 and not as_takes:
-                await self._request(requests[0], queue)
+                admitted = asyncio.Event()
+                if not await self._unless_stopped(self._request(requests[0], queue, admitted=admitted), admitted):
+                    self.outcome.stopped += requests[0].images
             else:
                 await self._takes(requests, queue)
         finally:
@@ -157,8 +125,13 @@ class JobRun:
             failure = await saver
         if failure is not None:
             raise failure  # a bug of ours while saving: reported like the provider's failures
-        if not self.outcome.images and self.outcome.download_error is not None:
-            raise self.outcome.download_error  # nothing could be saved: that is why the job failed
+        outcome = self.outcome
+        if not outcome.images and outcome.lost is not None and outcome.error is None:
+            # Nothing could be saved: that is why the job failed.
+            outcome.error, outcome.error_kind = outcome.lost.message, outcome.lost.kind
+        if outcome.stopped and outcome.error is None:
+            outcome.error = f"stopped on request before {outcome.stopped} image(s) were sent to the provider"
+            outcome.error_kind = FailureKind.CANCELLED
 
     async def _takes(self, requests: list[Request], queue: asyncio.Queue[_Queued]) -> None:
         """Send every take; a take that fails becomes the failure of its images and the others go on."""
@@ -170,7 +143,10 @@ class JobRun:
                 await admitted[number - 1].wait()
             seen: set[int] = set()
             try:
-                await self._request(request, queue, admitted=admitted[number], seen=seen)
+                sending = self._request(request, queue, admitted=admitted[number], seen=seen)
+                if not await self._unless_stopped(sending, admitted[number]):
+                    admitted[number].set()  # the next take sees the stop at once
+                    self.outcome.stopped += request.images
             except SeedreamError as exc:
                 admitted[number].set()
                 errors.append(exc)
@@ -196,11 +172,16 @@ class JobRun:
             if admitted is not None:
                 admitted.set()
             running = asyncio.create_task(self._mark_started())  # beside the request
+            self._in_flight += request.images
+            left = request.images
             try:
                 async for item in request.send():
                     item = _shifted(item, request.first)
-                    if seen is not None and isinstance(item, ImagePayload | ImageFailure):
-                        seen.add(item.index)
+                    if isinstance(item, ImagePayload | ImageFailure):
+                        if left > 0:
+                            left, self._in_flight = left - 1, self._in_flight - 1
+                        if seen is not None:
+                            seen.add(item.index)
                     task_id = item.task_id if isinstance(item, TaskStarted) else task_id
                     pending = pending or isinstance(item, TaskPending)
                     await queue.put(item)
@@ -209,9 +190,35 @@ class JobRun:
                     await queue.put(_TaskEnded(task_id))
                 raise
             finally:
+                self._in_flight -= max(left, 0)
                 await running
         if task_id is not None and not pending:
             await queue.put(_TaskEnded(task_id))
+
+    async def _unless_stopped(self, request: Coroutine[Any, Any, None], admitted: asyncio.Event) -> bool:
+        """Run one provider request to its end, unless the job is told to stop before it is admitted: then
+        it is dropped (nothing was sent) and this returns False."""
+        if self._stopping.is_set():
+            request.close()  # never started: no admission asked, nothing sent
+            return False
+        sending = asyncio.create_task(request)
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({sending, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not sending.done() and not admitted.is_set():
+                sending.cancel()  # still waiting for its turn: nothing was sent
+                await asyncio.wait({sending})
+                if sending.cancelled():
+                    return False
+            await sending  # its end, or its error
+            return True
+        finally:
+            stop.cancel()
+            if not sending.done():  # the job itself is being cancelled
+                sending.cancel()
+                await asyncio.wait({sending})
+                if not sending.cancelled():
+                    sending.exception()  # retrieved: the job's cancellation is what matters now
 
     async def _mark_started(self) -> None:
         if not self._started:
@@ -239,8 +246,14 @@ class JobRun:
             except ProviderError as exc:
                 # One lost download (expired link, too big, cut short) must not cost the rest of the
                 # group, which is produced and paid for: it becomes that image's failure.
-                outcome.download_error = outcome.download_error or exc
                 item = ImageFailure(index=item.index, code=_code(exc), message=exc.message, kind=exc.kind)
+                outcome.lost = outcome.lost or item
+            except OSError as exc:
+                # Disk full, read-only, folder gone: the image is paid for, so its failure keeps the way to it
+                # (the provider's link and its expiry), and the next images are still tried.
+                log.warning("job %s: image %d could not be saved: %s", job_id, item.index + 1, exc)
+                item = self.storage.unsaved(item, exc)
+                outcome.lost = outcome.lost or item
             else:
                 outcome.images.append(image)
                 await self.store.add_image(job_id, image)
@@ -308,20 +321,11 @@ class JobRun:
         parameters = dict(context.parameters)
         if notes:  # said in this result only: the stored job keeps its tasks in ``extra``
             parameters["notes"] = [*parameters.get("notes", ()), *notes]
-        finished = status.finished
         return Generation(job_id=self.job.id, status=status, provider=context.provider, model=context.model,
                           prompt=context.prompt, images=list(outcome.images), failures=list(outcome.failures),
                           usage=outcome.usage, error=outcome.error, error_kind=outcome.error_kind,
-                          created_at=self.job.created_at, finished_at=datetime.now(UTC) if finished else None,
+                          created_at=self.job.created_at, finished_at=datetime.now(UTC) if status.finished else None,
                           parameters=parameters)
-
-
-def with_seed(plan: Plan) -> Plan:
-    """Models that take a seed get one even when none was asked, so every result can be reproduced (not an
-    endpoint of unknown model: it may not take one)."""
-    if plan.model.seed and not plan.model.pass_through and (plan.seed is None or plan.seed < 0):
-        return dataclasses.replace(plan, seed=secrets.randbelow(SEED_RANGE[1]))
-    return plan
 
 
 def _shifted(item: ProviderItem, first: int) -> ProviderItem:

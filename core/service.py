@@ -18,8 +18,10 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
+from core.environment import check_output_folder, expected_bytes
 from core.events import Event, EventSink, ignore_events
 from core.http import HttpClient
 from core.jobs import TASKS_KEY, JobRecord, JobStore, Requester
@@ -29,11 +31,15 @@ from core.providers.registry import ProviderRegistry, default_provider
 from core.references import ReferencePolicy
 from core.requests import GenerateRequest, Plan, plan_request
 from core.results import Generation
-from core.run import JobRun, Outcome, plan_context, plan_requests, record_context, resume_requests
+from core.run import JobRun, Outcome
+from core.run_requests import plan_context, plan_requests, record_context, resume_requests
 from core.settings import CommonSettings
 from core.storage import ImageStorage
 
 log = logging.getLogger(__name__)
+
+#: ``JobRecord.extra`` key of the output folder a job writes to.
+OUTPUT_FOLDER_KEY = "output_dir"
 
 
 @dataclass
@@ -44,9 +50,15 @@ class JobHandle:
     plan: Plan | None  # None for a resumed job
     task: asyncio.Task[Generation]
     images: int  # the most images the job can produce
+    run: JobRun | None = None
 
     async def wait(self) -> Generation:
         return await asyncio.shield(self.task)
+
+    def wind_down(self) -> int:
+        """Let the job finish what the provider is already making, and send nothing more (a first Ctrl-C).
+        Returns how many images are still in flight. ``task.cancel()`` stops it at once instead."""
+        return self.run.wind_down() if self.run is not None else 0
 
 
 class ImageService:
@@ -75,7 +87,14 @@ class ImageService:
         for job_id in interrupted:
             record = await self.store.get(job_id)
             known = {image.index for image in record.images}
-            for image in await self.storage.recover(job_id, record.created_at or datetime.now(UTC)):
+            folder = record.extra.get(OUTPUT_FOLDER_KEY)  # the job's own: e.g. the CLI's --out
+            try:
+                found = await self.storage.recover(job_id, record.created_at or datetime.now(UTC),
+                                                   root=Path(folder) if folder else None)
+            except OSError as exc:  # the folder is gone or unreadable: the job stays as recorded
+                log.warning("job %s: could not look for its images in %s: %s", job_id, folder, exc)
+                continue
+            for image in found:
                 if image.index not in known:
                     await self.store.add_image(job_id, image)
         return interrupted
@@ -98,14 +117,22 @@ class ImageService:
         """Validate, record the job and start it in the background.
 
         Raises:
-            InvalidRequestError, ConfigurationError: before any job or provider call.
+            InvalidRequestError, ConfigurationError: before any job or provider call (including an output
+                folder that cannot take the images: see ``core.environment.check_output_folder``).
         """
         plan = plan or await self.plan(request)
+        await asyncio.to_thread(check_output_folder, self.storage.root, needed_bytes=expected_bytes(plan))
         job = await self.store.create(requester=requester, request=request.model_dump(mode="json"),
                                       parameters=plan.parameters(), provider=plan.provider, model=plan.model.key,
                                       prompt=request.prompt, parent_id=parent_id)
-        task = self._spawn(self._run(plan, job, on_event), job.id)
-        return JobHandle(job_id=job.id, plan=plan, task=task, images=plan.images)
+        # Where its files go, so crash recovery looks in the right folder whichever process does it.
+        await self.store.set_extra(job.id, OUTPUT_FOLDER_KEY, str(self.storage.root))
+        provider = self.providers.get(plan.provider)
+        run = JobRun(job=job, context=plan_context(plan, job), provider=provider,
+                     admission=self.admission.for_provider(plan.kind), storage=self.storage, store=self.store,
+                     emit=_safe_sink(on_event))
+        task = self._spawn(run.run(plan_requests(plan, provider)), job.id)
+        return JobHandle(job_id=job.id, plan=plan, task=task, images=plan.images, run=run)
 
     async def generate(self, request: GenerateRequest, *, requester: Requester,
                        on_event: EventSink = ignore_events, parent_id: str | None = None) -> Generation:
@@ -145,7 +172,7 @@ class ImageService:
         requests = resume_requests(tasks, cast(TaskProvider, provider))
         images = int(record.parameters.get("series") or record.parameters.get("count") or 1)
         handle = JobHandle(job_id=job_id, plan=None, task=self._spawn(run.run(requests, as_takes=True), job_id),
-                           images=images)
+                           images=images, run=run)
         self._resumed[job_id] = handle
         return handle
 
@@ -163,13 +190,6 @@ class ImageService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    async def _run(self, plan: Plan, job: JobRecord, on_event: EventSink) -> Generation:
-        provider = self.providers.get(plan.provider)
-        run = JobRun(job=job, context=plan_context(plan, job), provider=provider,
-                     admission=self.admission.for_provider(plan.kind), storage=self.storage, store=self.store,
-                     emit=_safe_sink(on_event))
-        return await run.run(plan_requests(plan, provider))
 
 
 def _safe_sink(sink: EventSink) -> EventSink:

@@ -212,7 +212,10 @@ ROWS: list[Row] = [
     Row("token revoked mid-poll", "chanjing", (f("chanjing", route="query", code=10400),), OK, saved=1),
     Row("token revoked for good", "chanjing", (f("chanjing", route="query", code=10400, times=9),),
         kind="authentication", says=("access token", "one process per app id")),
-    # A task stuck past the deadline leaves the job running, to be resumed: tests/core/test_resume.py.
+    # Never submitted again: the job stays running with its task recorded, to be resumed
+    # (tests/core/test_resume.py), and the result says how.
+    Row("stuck in Generating past the deadline", "chanjing", hold=True, status=JobStatus.RUNNING,
+        settings={"chanjing_deadline": 120}, says=("did not finish within 120 s", "seedream jobs")),
     # -- credentials refused --
     Row("key refused", "ark", (f("ark", status=401, code="AuthenticationError"),), kind="authentication",
         says=("refused", "ARK_API_KEY")),
@@ -276,7 +279,7 @@ async def test_every_fault_ends_in_a_clear_result_that_keeps_every_image_produce
     assert leftovers(images_dir) == []
     if row.waited is not None:
         assert row.waited in sleeps
-    messages = [m for m in [generation.error, *(x.message for x in generation.failures)] if m]
+    messages = [m for m in [generation.error, *(x.message for x in generation.failures), *generation.notes] if m]
     if row.status is not OK:
         assert messages, "a fault must be explained"
     for message in messages:
