@@ -1,7 +1,7 @@
 """A separate process using the same job database: ``python -m tests.core.jobs_child URL MODE [N]``.
 
-Modes: ``exit`` (create a running job with one image, print its id, exit), ``wait`` (the same, then wait for
-a line on stdin), ``quota N`` (print ``ready``, wait for a line, make N concurrent reservations against a
+Modes: ``exit`` (create a running job with one image, print its id, exit), ``release`` (the same, but the job
+is released first: it waits on a provider task), ``wait`` (as ``exit``, then wait for a line on stdin), ``quota N`` (print ``ready``, wait for a line, make N concurrent reservations against a
 limit of 10, print how many were granted).
 """
 
@@ -23,6 +23,8 @@ async def jobs(url: str, mode: str) -> None:
         await store.mark_running(job.id)
         await store.add_image(job.id, GeneratedImage(index=0, path=Path("/tmp/x.png"), width=1, height=1,
                                                      bytes=1, format="png", model="m", provider="ark"))
+        if mode == "release":
+            await store.release(job.id)
         print(job.id, flush=True)
         if mode == "wait":
             await asyncio.to_thread(sys.stdin.readline)

@@ -96,8 +96,8 @@ def child(database: str, mode: str, *args: str) -> Iterator[subprocess.Popen[str
         yield process
 
 
-def run_child_to_exit(database: str) -> tuple[str, int]:
-    with child(database, "exit") as process:
+def run_child_to_exit(database: str, mode: str = "exit") -> tuple[str, int]:
+    with child(database, mode) as process:
         out, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     return out.strip(), process.pid
@@ -202,6 +202,19 @@ async def test_a_job_whose_process_died_is_marked_interrupted_keeping_its_images
     assert (await raw(database, "SELECT owner_pid FROM jobs WHERE id = :id", id=job_id)) == [(pid,)]
     assert [i.index for i in job.images] == [0] and job.finished_at is not None
     assert await store.recover_interrupted() == []
+
+
+async def test_a_released_job_stays_running_after_its_process_ends_until_one_takes_it_over(
+        store: SqlJobStore, database: str) -> None:
+    job_id, _ = run_child_to_exit(database, "release")  # it waits on a provider task, owned by no process
+    assert await store.recover_interrupted() == []
+    assert (await store.get(job_id)).status is JobStatus.RUNNING
+    assert (await raw(database, "SELECT owner_pid, owner_token FROM jobs WHERE id = :id", id=job_id)) == [
+        (None, "released")]
+    await store.mark_running(job_id)  # a process resumes it
+    assert (await raw(database, "SELECT owner_pid FROM jobs WHERE id = :id", id=job_id)) == [(os.getpid(),)]
+    with pytest.raises(JobNotFoundError):
+        await store.release("nope")
 
 
 async def test_a_job_owned_by_a_live_process_or_by_this_one_is_left_alone(
