@@ -186,16 +186,15 @@ def parse_endpoints(value: object, *, prefix: str, models: tuple[ModelSpec, ...]
         ValueError: an entry is not ``ID=MODEL``, an id lacks ``prefix``, or a model is not one of ``models``.
     """
     if isinstance(value, Mapping):
-        pairs = [(str(k), str(v)) for k, v in value.items()]
+        entries = [f"{k}={v}" for k, v in value.items()]
     else:
         entries = [e.strip() for e in str(value or "").split(",") if e.strip()]
-        pairs = [tuple(part.strip() for part in e.partition("=")[::2]) for e in entries]  # type: ignore[misc]
     names = {name.lower(): model.key for model in models for name in model.names}
     mapped: dict[str, str] = {}
-    for endpoint, model in pairs:
+    for entry in entries:
+        endpoint, _, model = (part.strip() for part in entry.partition("="))
         if not endpoint.startswith(prefix) or not model:
-            raise ValueError(f"{endpoint}={model} is not {prefix}…=MODEL (e.g. {prefix}20250101000000-abcde="
-                             "seedream-4.0)")
+            raise ValueError(f"{entry!r} is not {prefix}…=MODEL (e.g. {prefix}20250101000000-abcde=seedream-4.0)")
         if model.lower() not in names:
             raise ValueError(f"{endpoint} is mapped to {model!r}, which is none of "
                              f"{', '.join(dict.fromkeys(names.values()))}")

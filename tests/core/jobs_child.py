@@ -1,8 +1,9 @@
 """A separate process using the same job database: ``python -m tests.core.jobs_child URL MODE [N]``.
 
 Modes: ``exit`` (create a running job with one image, print its id, exit), ``release`` (the same, but the job
-is released first: it waits on a provider task), ``wait`` (as ``exit``, then wait for a line on stdin), ``quota N`` (print ``ready``, wait for a line, make N concurrent reservations against a
-limit of 10, print how many were granted).
+is released first: it waits on a provider task), ``wait`` (as ``exit``, then wait for a line on stdin),
+``quota N`` (print ``ready``, wait for a line, make N concurrent reservations against a limit of 10, print how
+many were granted).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from core.emulator import EmulatorConfig, EmulatorState, Fault
-from core.errors import InvalidRequestError
+from core.errors import ConfigurationError, InvalidRequestError
 from core.factory import open_service
 from core.http import HttpClient, RetryPolicy
 from core.jobs import Requester
@@ -25,6 +25,8 @@ from core.requests import GenerateRequest, plan_request
 from core.results import JobStatus
 from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
 from core.service import ImageService
+from core.settings import Settings
+from core.settings_errors import read_settings
 from tests.conftest import RecordingSleep, make_settings
 
 ME = Requester(adapter="test", user_id="documents")
@@ -277,3 +279,14 @@ async def test_each_visual_code_is_retried_exactly_when_its_document_says_so(san
         generation = await generate(service, provider="sandbox-visual")
     assert len(sandbox.wire.bodies("visual")) == (2 if retried else 1)
     assert generation.status is (JobStatus.SUCCEEDED if retried else JobStatus.FAILED)
+
+
+def test_the_endpoint_map_is_read_from_its_variable_and_a_bad_one_is_named(monkeypatch):
+    monkeypatch.setenv("SEEDREAM_ARK_ENDPOINTS", f"{ENDPOINT}=seedream-4.0, ep-other = 3.0")
+    settings = read_settings(Settings, _env_file=None)
+    assert settings.catalog.endpoints("ark") == {ENDPOINT: "seedream-4.0", "ep-other": "seedream-3.0"}
+    for bad, says in (("ep-x=dall-e-3", "none of seedream-5.0-pro"), ("foo", "'foo' is not ep-…=MODEL")):
+        monkeypatch.setenv("SEEDREAM_ARK_ENDPOINTS", bad)
+        with pytest.raises(ConfigurationError) as refused:
+            read_settings(Settings, _env_file=None)
+        assert "SEEDREAM_ARK_ENDPOINTS" in refused.value.message and says in refused.value.message
