@@ -74,8 +74,6 @@ MAX_POLL_INTERVAL = 10.0
 POLL_BACKOFF = 1.25
 
 
-
-
 class _TokenRejected(AuthenticationError):
     """Code 10400/10401: the token was revoked or expired. Handled here: refresh once and resend."""
 
