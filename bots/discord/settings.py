@@ -5,15 +5,20 @@ Read once at the entry point from the environment (``DISCORD_TOKEN`` and ``SEEDR
 given, a TOML or JSON file (``SEEDREAM_DISCORD_CONFIG`` or ``--config``) whose keys are the field names
 below. Environment variables win over the file. Lists may be written comma-separated in the environment
 (``SEEDREAM_DISCORD_ALLOWED_CHANNELS=123,456``) or as arrays in the file.
+
+A key the bot does not know (in the file, or a ``SEEDREAM_DISCORD_*`` variable) is refused with the nearest
+known one (``UnknownSettingError``): a typo must not silently leave a limit at its default.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
@@ -26,6 +31,19 @@ from pydantic_settings import (
 from bots.discord.policy import PolicyConfig
 
 CONFIG_ENV = "SEEDREAM_DISCORD_CONFIG"
+ENV_PREFIX = "SEEDREAM_DISCORD_"
+
+
+class UnknownSettingError(ValueError):
+    """A configuration key that is not a setting; the message names the nearest known one."""
+
+    def __init__(self, key: str, *, where: str, known: Iterable[str]) -> None:
+        known = sorted(set(known))
+        nearest = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+        hint = f"did you mean {nearest[0]!r}?" if nearest else f"known keys: {', '.join(known)}"
+        super().__init__(f"unknown setting {key!r} in {where}; {hint}")
+        self.key = key
+        self.nearest = nearest[0] if nearest else None
 
 IdSet = Annotated[frozenset[int], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
@@ -59,6 +77,8 @@ class BotSettings(BaseSettings):
     max_concurrent_jobs: int = Field(3, ge=0)
     user_daily_images: int = Field(50, ge=0)
     guild_daily_images: int = Field(500, ge=0)
+    owner_only_buttons: bool = False
+    mod_log_channel: int | None = None
 
     # Runtime
     token_margin_seconds: float = Field(
@@ -95,10 +115,15 @@ class BotSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Init arguments, then the environment, then ``.env``, then the config file."""
+        _refuse_unknown_variables(settings_cls)
         sources = [init_settings, env_settings, dotenv_settings]
         path = _config_path(init_settings)
         if path is not None:
-            sources.append(_file_source(settings_cls, path))
+            source = _file_source(settings_cls, path)
+            unknown = sorted(set(source()) - set(settings_cls.model_fields) - {"config_file"})
+            if unknown:
+                raise UnknownSettingError(unknown[0], where=str(path), known=settings_cls.model_fields)
+            sources.append(source)
         return (*sources, file_secret_settings)
 
     def policy(self) -> PolicyConfig:
@@ -114,6 +139,8 @@ class BotSettings(BaseSettings):
             max_concurrent_jobs=self.max_concurrent_jobs,
             user_daily_images=self.user_daily_images,
             guild_daily_images=self.guild_daily_images,
+            owner_only_buttons=self.owner_only_buttons,
+            mod_log_channel=self.mod_log_channel,
         )
 
 
@@ -135,3 +162,38 @@ def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSe
     if path.suffix.lower() == ".json":
         return JsonConfigSettingsSource(settings_cls, json_file=path)
     return TomlConfigSettingsSource(settings_cls, toml_file=path)
+
+
+def environment_names(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    """Every environment variable a settings class reads → its field name."""
+    names: dict[str, str] = {}
+    prefix = str(settings_cls.model_config.get("env_prefix") or "")
+    for name, info in settings_cls.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []
+        variables = [str(c) for c in choices if isinstance(c, str) and c.isupper()]
+        for variable in variables or [(prefix + name).upper()]:
+            names[variable] = name
+    return names
+
+
+def _refuse_unknown_variables(settings_cls: type[BaseSettings]) -> None:
+    known = environment_names(settings_cls)
+    for variable in sorted(os.environ):
+        if variable.startswith(ENV_PREFIX) and variable not in known:
+            raise UnknownSettingError(variable, where="the environment", known=known)
+
+
+def one_line(error: ValidationError, settings_cls: type[BaseSettings]) -> str:
+    """The first problem of a settings ``ValidationError`` on one line, naming the environment variable (or
+    config key) to fix and what it must be; secrets are never echoed.
+
+    Used for the core settings too, until core names the variable itself (see ``bots.discord.__main__``).
+    """
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    variables = [v for v, f in environment_names(settings_cls).items() if f == field or v == field]
+    name = variables[0] if variables else field
+    secret = any(word in name for word in ("TOKEN", "KEY", "SECRET"))
+    value = "" if secret or "input" not in first else f"={first['input']!r}"
+    return f"{name}{value} is not valid: {first['msg']}"

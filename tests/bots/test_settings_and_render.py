@@ -5,14 +5,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from bots.discord.imaging import fit_image
-from bots.discord.render import ResultCard, result_embed
 from bots.discord.settings import BotSettings
 from bots.discord.wording import KIND_WORDS, JobProgress, kind_words, outcome_text, status_text
 from core.errors import FailureKind
@@ -97,31 +95,6 @@ def test_fit_image_keeps_a_small_file_and_reencodes_a_large_one_under_the_limit(
     assert squeezed.reencoded and squeezed.format == "jpeg" and len(squeezed.data) <= 20_000
     with Image.open(io.BytesIO(squeezed.data)) as opened:
         assert opened.size == (squeezed.width, squeezed.height)
-
-
-def test_ten_result_embeds_with_the_longest_prompt_fit_one_message() -> None:
-    card = ResultCard(
-        job_id="abcdefghijkl",
-        index=0,
-        count=15,
-        prompt="p" * 4000,
-        model="seedream-5.0-lite",
-        provider="sandbox-gateway",
-        width=6240,
-        height=2656,
-        seed=2_147_483_647,
-        elapsed=3599,
-        requester="x" * 100,
-        filename="seedream-abcdefghijkl-01.jpg",
-        spoiler=False,
-        reencoded=True,
-        parent_id="mnopqrstuvwx",
-        at=datetime.now(UTC),
-    )
-
-    total = len(result_embed(card)) * 10
-
-    assert total <= 6000
 
 
 def test_status_text_stays_within_the_message_limit() -> None:

@@ -138,6 +138,11 @@ class StoredMessage:
         return bool(self.flags & LOADING)
 
     @property
+    def from_bot(self) -> bool:
+        """Posted by the bot (not by a test user with :meth:`~.fake.FakeDiscord.post_message`)."""
+        return bool(self.author.get("bot"))
+
+    @property
     def files(self) -> list[StoredAttachment]:
         """Alias of :attr:`attachments`."""
         return self.attachments

@@ -91,6 +91,32 @@ class FakeState:
             self.dm_channels[user.id] = FakeChannel(name=f"dm-{user.name}", type=DM, recipient=user)
         return self.dm_channels[user.id]
 
+    def user_message(
+        self, *, author: FakeUser, channel: FakeChannel, content: str, uploads: list[Any]
+    ) -> StoredMessage:
+        """Store a message a user posted (``uploads`` are :class:`~.models.Upload`)."""
+        message = StoredMessage(
+            id=self.snowflakes.next(),
+            channel_id=channel.id,
+            guild_id=channel.guild_id,
+            author=author.user_payload(),
+            created_at=self.clock.now(),
+            content=content,
+        )
+        for upload in uploads:
+            stored = self.store_attachment(
+                channel_id=channel.id,
+                filename=upload.filename,
+                data=upload.data,
+                content_type=upload.media_type,
+                uploaded_by="user",
+            )
+            stored.message_id = message.id
+            message.attachments.append(stored)
+        self.messages[message.id] = message
+        self.changed()
+        return message
+
     def bot_permissions(self, channel: FakeChannel) -> int:
         """What the bot may do in ``channel``."""
         return self.config.app_permissions if channel.bot_permissions is None else channel.bot_permissions
