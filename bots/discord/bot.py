@@ -72,6 +72,8 @@ class ImageBot(commands.Bot):
         force_sync: bool = False,
         guild_ready_timeout: float | None = None,
     ) -> None:
+        # This bot never joins voice: no start-up warnings about voice libraries it does not need.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Read by ``_get_state``, which discord.py calls from inside ``super().__init__``.
         self._endpoint = DiscordEndpoint.configured(api_base=settings.api_base, gateway_url=settings.gateway_url)
         super().__init__(

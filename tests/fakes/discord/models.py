@@ -106,6 +106,7 @@ class FakeChannel:
     recipient: FakeUser | None = None
     parent: FakeChannel | None = None
     member_permissions: dict[int, int] = field(default_factory=dict)
+    thread_owner_id: int | None = None  # who started a thread (default: the guild's first member)
 
     @property
     def is_dm(self) -> bool:
@@ -144,7 +145,7 @@ class FakeChannel:
 
     def _thread_fields(self) -> Payload:
         return {
-            "owner_id": None,
+            "owner_id": str(self.thread_owner_id or self.id),
             "message_count": 0,
             "member_count": 1,
             "total_message_sent": 0,
@@ -212,6 +213,8 @@ class FakeGuild:
     def __post_init__(self) -> None:
         for channel in self.channels:
             channel.guild_id = self.id
+            if channel.is_thread and channel.thread_owner_id is None and self.members:
+                channel.thread_owner_id = self.members[0].id
 
     def channel(self, name: str) -> FakeChannel:
         """The channel called ``name``.

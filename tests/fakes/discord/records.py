@@ -126,6 +126,9 @@ class StoredMessage:
     interaction_metadata: Payload | None = None
     deleted: bool = False
     history: list[MessageVersion] = field(default_factory=list)
+    pinged: frozenset[int] = frozenset()
+    """Users notified when the message was created (mentions allowed by ``allowed_mentions``; edits never
+    notify anyone, as on Discord)."""
 
     @property
     def ephemeral(self) -> bool:
