@@ -18,6 +18,7 @@ import discord
 from bots.discord.access import can_build_on, can_see
 from bots.discord.attachments import result_files
 from bots.discord.buttons import image_view
+from bots.discord.flow import Origin
 from bots.discord.interactions import NO_MENTIONS, defer_privately, tell, viewer_of
 from bots.discord.rebuild import (
     RemixValues,
@@ -26,6 +27,7 @@ from bots.discord.rebuild import (
     rerender_model,
     rerender_request,
     reroll_request,
+    shown_prompt,
     vary_request,
 )
 from bots.discord.services import BotServices
@@ -36,10 +38,11 @@ from core.results import GeneratedImage
 log = logging.getLogger(__name__)
 
 FromImage = Callable[[JobRecord, GeneratedImage], GenerateRequest]
-_FROM_IMAGE: dict[str, FromImage] = {
-    "subtle": lambda job, image: vary_request(job, image, strong=False),
-    "strong": lambda job, image: vary_request(job, image, strong=True),
-    "rerender": rerender_request,
+#: What each per-image button makes, and how its result is labelled ({n}: the image's number).
+_FROM_IMAGE: dict[str, tuple[FromImage, str]] = {
+    "subtle": (lambda job, image: vary_request(job, image, strong=False), "🔀 subtle variation of image {n}"),
+    "strong": (lambda job, image: vary_request(job, image, strong=True), "🌀 strong variation of image {n}"),
+    "rerender": (rerender_request, "🔍 4K re-render of image {n}"),
 }
 
 
@@ -91,7 +94,7 @@ class ResultActions:
         if job is None:
             return
         if action == "reroll":
-            await self._generate(interaction, job, lambda: reroll_request(job))
+            await self._generate(interaction, job, lambda: reroll_request(job), label="🎲 reroll", show_prompt=True)
             return
         image = await self._image(interaction, job, index)
         if image is None:
@@ -99,8 +102,9 @@ class ResultActions:
         if action == "image":
             await self._show_image(interaction, job, image)
             return
-        make = _FROM_IMAGE[action]
-        await self._generate(interaction, job, lambda: make(job, image), in_thread=True)
+        make, label = _FROM_IMAGE[action]
+        label = label.format(n=image.index + 1)
+        await self._generate(interaction, job, lambda: make(job, image), label=label, show_prompt=True, in_thread=True)
 
     async def submit_edit(
         self,
@@ -119,13 +123,13 @@ class ResultActions:
         if job is None or image is None:
             return
         build = lambda: edit_request(job, image, prompt, size=size, aspect_ratio=aspect_ratio)  # noqa: E731
-        await self._generate(interaction, job, build, in_thread=True)
+        await self._generate(interaction, job, build, label=f"🖌️ from image {index + 1}", in_thread=True)
 
     async def submit_remix(self, interaction: discord.Interaction, job_id: str, values: RemixValues) -> None:
         await defer_privately(interaction)
         job = await self.buildable_job(interaction, job_id)
         if job is not None:
-            await self._generate(interaction, job, lambda: remix_request(job, values))
+            await self._generate(interaction, job, lambda: remix_request(job, values), label="✏️ remix")
 
     async def _show_image(self, interaction: discord.Interaction, job: JobRecord, image: GeneratedImage) -> None:
         """One image of a gallery, alone, with its actions (to the clicker only)."""
@@ -147,11 +151,14 @@ class ResultActions:
         job: JobRecord,
         make: Callable[[], GenerateRequest],
         *,
+        label: str,
+        show_prompt: bool = False,
         in_thread: bool = False,
     ) -> None:
+        """Make a new job from ``job``; ``show_prompt``: show the job's prompt, not the instruction sent."""
+
         async def build() -> GenerateRequest:
             return await asyncio.to_thread(make) if in_thread else make()
 
-        await self.services.generate(
-            interaction, build, spoiler=bool(job.extra.get("discord_spoiler")), parent_id=job.id
-        )
+        origin = Origin(parent_id=job.id, label=label, prompt=shown_prompt(job) if show_prompt else None)
+        await self.services.generate(interaction, build, spoiler=bool(job.extra.get("discord_spoiler")), origin=origin)

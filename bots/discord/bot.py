@@ -30,7 +30,7 @@ from bots.discord.cogs import feature_cogs
 from bots.discord.defaults import DefaultsStore, UserDefaults
 from bots.discord.delivery import DeliverySetup
 from bots.discord.endpoint import DiscordEndpoint, EndpointHTTPClient, webhooks_through
-from bots.discord.flow import GenerationFlow, RequestBuilder
+from bots.discord.flow import GenerationFlow, Origin, RequestBuilder
 from bots.discord.forms import answer_form
 from bots.discord.interactions import place_of
 from bots.discord.invite import invite_url
@@ -129,9 +129,9 @@ class ImageBot(commands.Bot):
         build: RequestBuilder,
         *,
         spoiler: bool = False,
-        parent_id: str | None = None,
+        origin: Origin | None = None,
     ) -> str | None:
-        return await self._flow.run(interaction, build, spoiler=spoiler, parent_id=parent_id)
+        return await self._flow.run(interaction, build, spoiler=spoiler, origin=origin)
 
     @property
     def policy(self) -> PolicyConfig:

@@ -85,6 +85,7 @@ class DeliveryContext:
     upload_limit: int
     can_post: bool  # the bot may post in the channel with its own token
     rerender: bool = False  # the gallery offers "Re-render at 4K"
+    label: str | None = None  # what a button did to make this job (e.g. "🔀 subtle variation of image 2")
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Delivery:
         self.gallery = Gallery(context, buttons=setup.gallery_buttons, remember=self._remember)
         self.progress = JobProgress(
             job_id=context.job_id, prompt=context.prompt, model=context.model, count=context.count,
-            series=context.series,
+            series=context.series, label=context.label,
         )
 
     @property

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import discord
 
@@ -34,6 +35,16 @@ log = logging.getLogger(__name__)
 RequestBuilder = Callable[[], Awaitable[GenerateRequest]]
 #: Who asks and where, as the policy judges it (for a DM, in which server the asker was found).
 PlaceResolver = Callable[[discord.Interaction], Awaitable[Place]]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a job made from another one comes from: its parent, what was done (a label such as "🔀 subtle
+    variation of image 2"), and the prompt to show in place of the instruction sent to the model."""
+
+    parent_id: str
+    label: str | None = None
+    prompt: str | None = None
 
 
 class GenerationFlow:
@@ -62,11 +73,11 @@ class GenerationFlow:
         build: RequestBuilder,
         *,
         spoiler: bool = False,
-        parent_id: str | None = None,
+        origin: Origin | None = None,
     ) -> str | None:
         """Check, validate, reserve and run; return the job id (None when refused)."""
         try:
-            return await self._run(interaction, build, spoiler=spoiler, parent_id=parent_id)
+            return await self._run(interaction, build, spoiler=spoiler, origin=origin)
         except Exception:
             log.exception("generation flow failed for interaction %s", interaction.id)
             with contextlib.suppress(discord.HTTPException):
@@ -76,7 +87,7 @@ class GenerationFlow:
             return None
 
     async def _run(
-        self, interaction: discord.Interaction, build: RequestBuilder, *, spoiler: bool, parent_id: str | None
+        self, interaction: discord.Interaction, build: RequestBuilder, *, spoiler: bool, origin: Origin | None
     ) -> str | None:
         place = await self.places(interaction)
         refusal = self.gate.check_place(place)
@@ -94,7 +105,7 @@ class GenerationFlow:
             await tell(interaction, reservation.message)
             return None
         return await self._run_job(
-            interaction, plan, reservation, place, spoiler=spoiler or self.always_spoiler, parent_id=parent_id
+            interaction, plan, reservation, place, spoiler=spoiler or self.always_spoiler, origin=origin
         )
 
     async def _run_job(
@@ -105,7 +116,7 @@ class GenerationFlow:
         place: Place,
         *,
         spoiler: bool,
-        parent_id: str | None,
+        origin: Origin | None,
     ) -> str | None:
         relay = _Relay(reservation)
         try:
@@ -114,7 +125,7 @@ class GenerationFlow:
                 plan=plan,
                 requester=requester_of(interaction),
                 on_event=relay.sink,
-                parent_id=parent_id,
+                parent_id=origin.parent_id if origin else None,
             )
         except SeedreamError as exc:
             await reservation.settle(produced=0)
@@ -127,7 +138,7 @@ class GenerationFlow:
         series = bool(plan.series)
         context = DeliveryContext(
             job_id=job_id,
-            prompt=plan.request.prompt,
+            prompt=(origin.prompt if origin else None) or plan.request.prompt,
             model=plan.model.key,
             provider=plan.provider,
             guild_id=interaction.guild_id,
@@ -137,14 +148,15 @@ class GenerationFlow:
             requester_name=interaction.user.display_name,
             requester_mention=interaction.user.mention,
             spoiler=spoiler,
-            parent_id=parent_id,
+            parent_id=origin.parent_id if origin else None,
+            label=origin.label if origin else None,
             upload_limit=interaction.filesize_limit,
             can_post=bot_can_post(interaction),
             rerender=rerender_model(plan.provider, plan.model.key) is not None,
         )
         delivery = Delivery(interaction, context, setup=self.delivery)
         await relay.connect(delivery)
-        await self._note(job_id, spoiler=spoiler, place=place)
+        await self._note(job_id, spoiler=spoiler, place=place, origin=origin)
         entry = asyncio.create_task(  # beside the delivery: the requester's status comes first
             self.mod_log.opened(
                 job_id=job_id,
@@ -162,9 +174,13 @@ class GenerationFlow:
         await self.mod_log.closed(posted, generation, asked=plan.images, series=series, link=delivery.gallery.url)
         return job_id
 
-    async def _note(self, job_id: str, *, spoiler: bool, place: Place) -> None:
+    async def _note(self, job_id: str, *, spoiler: bool, place: Place, origin: Origin | None) -> None:
         jobs = self.delivery.jobs
         await jobs.set_extra(job_id, "discord_spoiler", spoiler)
+        if origin is not None and origin.label:
+            await jobs.set_extra(job_id, "discord_made_as", origin.label)
+        if origin is not None and origin.prompt:
+            await jobs.set_extra(job_id, "discord_shown_prompt", origin.prompt)
         if place.is_dm and place.guild_id is not None:
             # The server whose rules admitted this DM job: its moderators may see and delete it.
             await jobs.set_extra(job_id, "discord_dm_guild", str(place.guild_id))

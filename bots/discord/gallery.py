@@ -86,6 +86,7 @@ class Gallery:
             job_id=context.job_id,
             what=amount(context.count, series=context.series),
             parent_id=context.parent_id,
+            label=context.label,
             state=state,
         )
 

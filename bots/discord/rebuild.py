@@ -26,6 +26,11 @@ SUBTLE_MODEL = "seededit-3.0"  # the provider's dedicated editing model, when it
 _SERIES = re.compile(r"^\s*series\s*(?:of\s*)?(\d{1,2})\s*$", re.IGNORECASE)
 
 
+def shown_prompt(job: JobRecord) -> str:
+    """The prompt people saw for a job: what they typed, not the instruction a variation sent the model."""
+    return str(job.extra.get("discord_shown_prompt") or job.prompt)
+
+
 def reroll_request(job: JobRecord) -> GenerateRequest:
     """The job's request again (same provider and model), with a fresh seed where the model takes one."""
     request = GenerateRequest.create(**job.request)
@@ -151,7 +156,7 @@ def _images(text: str) -> tuple[int, int | None]:
 
 
 def _instructed(instruction: str, job: JobRecord) -> str:
-    return instruction + job.prompt[: MAX_PROMPT_CHARS - len(instruction)]
+    return instruction + shown_prompt(job)[: MAX_PROMPT_CHARS - len(instruction)]
 
 
 def _from_image(

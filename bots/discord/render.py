@@ -46,7 +46,8 @@ def details_embed(job: JobRecord, *, private: bool) -> discord.Embed:
     if seeds and seeds != [params.get("seed")]:
         shown["Image seeds"] = ", ".join(str(s) for s in seeds[:15])
     if job.parent_id:
-        shown["From job"] = f"`{job.parent_id}`"
+        made_as = job.extra.get("discord_made_as")
+        shown["From job"] = f"`{job.parent_id}`" + (f" ({made_as})" if made_as else "")
     if deleted:
         shown["Deleted"] = "yes"
     if job.extra.get("discord_shrunk"):

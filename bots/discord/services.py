@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 import discord
 
 from bots.discord.defaults import UserDefaults
-from bots.discord.flow import RequestBuilder
+from bots.discord.flow import Origin, RequestBuilder
 from bots.discord.policy import Place, PolicyConfig, QuotaStatus
 from core.jobs import JobRecord
 
@@ -33,7 +33,7 @@ class BotServices(Protocol):
         build: RequestBuilder,
         *,
         spoiler: bool = False,
-        parent_id: str | None = None,
+        origin: Origin | None = None,
     ) -> str | None:
         """Check the policy, build and validate the request, reserve the quota, run the job and deliver it;
         the interaction is already deferred. Returns the job id (``None`` when refused, after saying why)."""

@@ -97,6 +97,7 @@ class JobProgress:
     model: str
     count: int  # the most images the job can make
     series: bool = False
+    label: str | None = None  # what a button did to make the job
     phase: str = "starting"  # starting | queued | generating | done
     position: int | None = None
     note: str | None = None
@@ -111,8 +112,9 @@ class JobProgress:
 
 def status_text(progress: JobProgress) -> str:
     """The status message: one headline, then what the job is (and a link to its images)."""
+    label = f"{progress.label} · " if progress.label else ""
     about = (
-        f"*{truncate(progress.prompt, 300)}*\n{progress.model} · "
+        f"*{truncate(progress.prompt, 300)}*\n{label}{progress.model} · "
         f"{amount(progress.count, series=progress.series)} · job `{progress.job_id}`"
     )
     lines = [_headline(progress), about]
@@ -165,7 +167,7 @@ def _cancelled(made: int, *, asked: int) -> str:
         return "⏹️ Cancelled before any image was made; nothing was taken from your quota."
     back = asked - made
     return (
-        f"⏹️ Cancelled. {made} of {asked} image{'s were' if made != 1 else ' was'} made before that"
+        f"⏹️ Cancelled. {made} of {asked} images {'were' if made != 1 else 'was'} made before that"
         + (f"; the other {back} went back to your quota." if back else ".")
     )
 
@@ -178,14 +180,14 @@ def caption(
     job_id: str,
     what: str,
     parent_id: str | None = None,
+    label: str | None = None,
     state: str = "",
 ) -> str:
-    """The one line above a gallery: prompt · model · requester · what was asked · job id (· state)."""
+    """The one line above a gallery: prompt (· what a button did) · model · requester · what was asked · job id
+    (· state)."""
     job = f"`{job_id}`" + (f" (from `{parent_id}`)" if parent_id else "")
-    parts = [f"**{truncate(prompt.replace(chr(10), ' '), 300)}**", model, mention, what, job]
-    if state:
-        parts.append(state)
-    return truncate(" · ".join(parts), MAX_CONTENT)
+    parts = [f"**{truncate(prompt.replace(chr(10), ' '), 300)}**", label, model, mention, what, job, state]
+    return truncate(" · ".join(p for p in parts if p), MAX_CONTENT)
 
 
 def _held_back(held: list[ImageFailure]) -> str:

@@ -223,3 +223,16 @@ async def test_owner_only_buttons_keep_other_members_from_building_on_a_job(tmp_
     assert status_of(theirs).startswith("Here only the person who asked for these images can use their buttons")
     assert details.original is not None and details.original.embeds  # looking is still allowed
     assert len(result_messages(mine)) == 1 and not result_messages(theirs)
+
+
+async def test_a_variation_of_a_variation_carries_the_prompt_people_typed(world: World) -> None:
+    _, message, job_id = await made(world, "a copper kettle")
+    first = await pressed(world, f"sd:subtle:{job_id}:0", message)
+    [child] = [j for j in await world.jobs() if j.parent_id == job_id]
+    second = await pressed(world, f"sd:strong:{child.id}:0", result_messages(first)[0])
+    [grandchild] = [j for j in await world.jobs() if j.parent_id == child.id]
+
+    assert grandchild.prompt.endswith(": a copper kettle") and grandchild.prompt.count("variation") == 1
+    caption = result_messages(second)[0].content
+    assert caption.startswith("**a copper kettle** · 🌀 strong variation of image 1 · seedream-4.0 · ")
+    assert status_of(second).splitlines()[1] == "*a copper kettle*"

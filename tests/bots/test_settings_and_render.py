@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bots.discord.defaults import UserDefaults
 from bots.discord.imaging import fit_image
+from bots.discord.policy import describe_policy
 from bots.discord.settings import BotSettings
+from bots.discord.shape import keep_shape
 from bots.discord.wording import KIND_WORDS, JobProgress, kind_words, outcome_text, status_text
+from core.catalog import find_model
 from core.errors import FailureKind
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus
 
@@ -162,3 +166,64 @@ def test_a_partial_job_says_which_images_the_safety_filter_held_back_and_what_to
 
     assert text.startswith("⚠️ Done: 1 of 3 images. 2 were held back by the safety filter (image 2, 3)")
     assert "describing them differently" in text and "The rest failed" not in text
+
+
+@pytest.mark.parametrize(
+    ("source", "size", "ratio", "expected"),
+    [
+        ((2848, 1600), None, None, ("2K", "16:9")),
+        ((1024, 768), None, None, ("1K", "4:3")),
+        ((1600, 2848), None, None, ("2K", "9:16")),
+        ((3000, 1000), None, None, ("2K", "21:9")),  # the nearest documented shape
+        ((1024, 768), "4K", None, ("4K", "4:3")),  # a tier asked for keeps the shape
+        ((1024, 768), None, "1:1", ("1K", "1:1")),  # a ratio asked for keeps the tier
+        ((1024, 768), "1536x1024", None, ("1536x1024", None)),  # exact dimensions pass through
+    ],
+)
+def test_keep_shape_picks_the_documented_ratio_and_tier_nearest_the_source(
+    source: tuple[int, int], size: str | None, ratio: str | None, expected: tuple[str | None, str | None]
+) -> None:
+    rules = find_model("ark", "seedream-4.0").sizes
+
+    assert keep_shape(rules, *source, size=size, aspect_ratio=ratio) == expected
+
+
+def test_keep_shape_leaves_adaptive_models_alone() -> None:
+    assert keep_shape(find_model("ark", "seededit-3.0").sizes, 1280, 720) == (None, None)
+
+
+def test_status_says_whether_a_job_is_independent_images_or_a_series_and_shows_the_eta() -> None:
+    takes = JobProgress(job_id="j", prompt="p", model="m", count=4, phase="generating", ready=1, eta_seconds=75)
+    series = JobProgress(job_id="j", prompt="p", model="m", count=4, series=True)
+
+    assert status_text(takes).startswith("🎨 Generating… 1 of 4 ready. About 1 min 15 s left.\n")
+    assert "m · 4 independent images · job `j`" in status_text(takes)
+    assert "m · a series of up to 4 related images · job `j`" in status_text(series)
+
+
+def test_a_cancelled_job_says_what_went_back_to_the_quota() -> None:
+    generation = Generation(
+        job_id="j",
+        status=JobStatus.INTERRUPTED,
+        provider="ark",
+        model="seedream-4.0",
+        prompt="p",
+        images=[GeneratedImage(0, Path("one.png"), 64, 64, 100, "png", "seedream-4.0", "ark")],
+        error="the job was cancelled",
+        error_kind="cancelled",
+    )
+
+    assert outcome_text(generation, asked=4) == (
+        "⏹️ Cancelled. 1 of 4 images was made before that; the other 3 went back to your quota."
+    )
+
+
+def test_damaged_user_settings_count_as_none() -> None:
+    assert UserDefaults.from_json("{not json") == UserDefaults()
+    assert UserDefaults.from_json('{"model": "seedream-4.0", "future": 1}') == UserDefaults(model="seedream-4.0")
+
+
+def test_the_policy_line_names_every_rule() -> None:
+    line = describe_policy(BotSettings(_env_file=None, allowed_channels=[5], mod_log_channel=9).policy())
+
+    assert "channels=5" in line and "DMs=off (a channel rule is set)" in line and "mod log=9" in line

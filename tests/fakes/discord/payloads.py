@@ -269,7 +269,8 @@ def component_data(message: StoredMessage, custom_id: str, values: list[str] | N
 
 
 def modal_submit_data(modal: Payload, values: Mapping[str, str | list[str]], *, validate: bool) -> Payload:
-    """``data`` of a modal submit mirroring the modal's layout (action rows or labels).
+    """``data`` of a modal submit mirroring the modal's layout (action rows or labels); text inputs not in
+    ``values`` keep the value the bot prefilled (``""`` clears one).
 
     Raises:
         ValueError: for an unknown ``custom_id``, a missing required input, or a length outside bounds.
@@ -285,6 +286,8 @@ def modal_submit_data(modal: Payload, values: Mapping[str, str | list[str]], *, 
             return None
         value = values.get(custom_id)
         if component["type"] == TEXT_INPUT:
+            # An input the user leaves alone is submitted with the value the bot prefilled.
+            value = component.get("value") if value is None else value
             text = "" if value is None else str(value)
             if validate:
                 _check_text_input(component, text)
