@@ -67,7 +67,10 @@ def vary_request(job: JobRecord, image: GeneratedImage, *, strong: bool) -> Gene
     changes) or strong (the job's model with the image as reference and the prompt again: a new take)."""
     if strong:
         prompt = _instructed("A new variation of this image, same subject and style, freely recomposed: ", job)
-        return _from_image(job, image, prompt, editing_model(job))
+        spec = editing_model(job)
+        if not spec.text_to_image:  # a pure editor (SeedEdit) changes little: a new take needs a Seedream model
+            spec = find_model(job.provider, None, editing=True)
+        return _from_image(job, image, prompt, spec)
     try:
         model = find_model(job.provider, SUBTLE_MODEL, editing=True)
     except InvalidRequestError:
