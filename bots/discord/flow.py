@@ -135,43 +135,22 @@ class GenerationFlow:
             await reservation.settle(produced=0)
             raise
         job_id = handle.job_id
-        series = bool(plan.series)
-        context = DeliveryContext(
-            job_id=job_id,
-            prompt=(origin.prompt if origin else None) or plan.request.prompt,
-            model=plan.model.key,
-            provider=plan.provider,
-            guild_id=interaction.guild_id,
-            count=plan.images,
-            series=series,
-            requester_id=interaction.user.id,
-            requester_name=interaction.user.display_name,
-            requester_mention=interaction.user.mention,
-            spoiler=spoiler,
-            parent_id=origin.parent_id if origin else None,
-            label=origin.label if origin else None,
-            upload_limit=interaction.filesize_limit,
-            can_post=bot_can_post(interaction),
-            rerender=rerender_model(plan.provider, plan.model.key) is not None,
-        )
-        delivery = Delivery(interaction, context, setup=self.delivery)
+        delivery = Delivery(interaction, _context(interaction, plan, job_id, spoiler, origin), setup=self.delivery)
         await relay.connect(delivery)
         await self._note(job_id, spoiler=spoiler, place=place, origin=origin)
+        what = amount(plan.images, series=bool(plan.series))
         entry = asyncio.create_task(  # beside the delivery: the requester's status comes first
             self.mod_log.opened(
-                job_id=job_id,
-                user=interaction.user,
-                place=place,
-                prompt=plan.request.prompt,
-                model=plan.model.key,
-                what=amount(plan.images, series=series),
+                job_id=job_id, user=interaction.user, place=place, prompt=plan.request.prompt,
+                model=plan.model.key, what=what,
             )
         )
         try:
             generation = await delivery.run()
         finally:
             posted = await entry
-        await self.mod_log.closed(posted, generation, asked=plan.images, series=series, link=delivery.gallery.url)
+        link = delivery.gallery.url
+        await self.mod_log.closed(posted, generation, asked=plan.images, series=bool(plan.series), link=link)
         return job_id
 
     async def _note(self, job_id: str, *, spoiler: bool, place: Place, origin: Origin | None) -> None:
@@ -184,6 +163,30 @@ class GenerationFlow:
         if place.is_dm and place.guild_id is not None:
             # The server whose rules admitted this DM job: its moderators may see and delete it.
             await jobs.set_extra(job_id, "discord_dm_guild", str(place.guild_id))
+
+
+def _context(
+    interaction: discord.Interaction, plan: Plan, job_id: str, spoiler: bool, origin: Origin | None
+) -> DeliveryContext:
+    """What the delivery of a job needs to know, from the interaction and the plan."""
+    return DeliveryContext(
+        job_id=job_id,
+        prompt=(origin.prompt if origin else None) or plan.request.prompt,
+        model=plan.model.key,
+        provider=plan.provider,
+        guild_id=interaction.guild_id,
+        count=plan.images,
+        series=bool(plan.series),
+        requester_id=interaction.user.id,
+        requester_name=interaction.user.display_name,
+        requester_mention=interaction.user.mention,
+        spoiler=spoiler,
+        parent_id=origin.parent_id if origin else None,
+        label=origin.label if origin else None,
+        upload_limit=interaction.filesize_limit,
+        can_post=bot_can_post(interaction),
+        rerender=rerender_model(plan.provider, plan.model.key) is not None,
+    )
 
 
 class _Relay:
