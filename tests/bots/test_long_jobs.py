@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -203,3 +204,27 @@ async def test_in_a_thread_where_it_may_post_a_long_job_moves_there(tmp_path: Pa
     status, gallery = [m for m in fake.messages(thread) if m.interaction_id is None]
     assert status.content.startswith(f"<@{fake.user.id}> ✅ Done: 1 image.") and len(gallery.attachments) == 1
     fake.assert_clean()
+
+
+async def test_when_the_token_dies_mid_job_the_same_gallery_and_status_carry_on_in_the_channel(
+    world: World,
+) -> None:
+    fake = world.fake
+    hold = world.hold()
+    record = await world.imagine("a relay of three runners", count=3)
+    await started(record)
+    # The second image's edit of the gallery is on its way when the token runs out.
+    stall = fake.stall("PATCH", r"/webhooks/\d+/[^/]+/messages/\d+$")
+    hold.set()
+    await asyncio.wait_for(stall.arrived.wait(), 30)
+    [gallery] = [m for m in record.followups if m.attachments]
+    fake.clock.advance(FIFTEEN_MINUTES + 60)
+    stall.release()
+    await fake.wait_until(lambda: any("✅ Done" in m.content for m in channel_messages(world)), timeout=30)
+    await world.idle()
+
+    assert [len(gallery.attachments), gallery.deleted] == [3, False]  # one gallery, edited with the bot token
+    status, ping = channel_messages(world)
+    assert status.content.startswith(f"<@{fake.user.id}> ✅ Done: 3 independent images.")
+    assert f"/{gallery.id}" in ping.content and ping.pinged == {fake.user.id}
+    assert [v.kind for v in fake.violations] == ["expired_token"]  # the one edit that met the dead token

@@ -28,6 +28,7 @@ from .payloads import (
 from .records import (
     DEFAULT_WAIT,
     InteractionRecord,
+    Stall,
     StoredMessage,
 )
 from .rules import ACK_DEADLINE, DEFAULT_ATTACHMENT_SIZE_LIMIT, TOKEN_LIFETIME
@@ -104,6 +105,8 @@ class FakeDiscord(FakeInspection):
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        for stall in self._state.stalls:
+            stall.release()
         await self._server.stop()
         self.restore_discord_py()
 
@@ -345,6 +348,14 @@ class FakeDiscord(FakeInspection):
         return self._state.user_message(
             author=user or self.user, channel=channel or self.channel, content=content, uploads=list(attachments)
         )
+
+    def stall(self, method: str, pattern: str, *, times: int = 1) -> Stall:
+        """Hold the next ``times`` requests whose method is ``method`` and whose path matches the regular
+        expression ``pattern`` until the returned :class:`Stall` is released; they are then judged as they
+        arrive (an interaction token that expired meanwhile is refused)."""
+        stall = Stall(method, pattern, times=times)
+        self._state.stalls.append(stall)
+        return stall
 
     async def dispatch(self, event: str, data: Payload) -> None:
         """Send any raw gateway event to the bot."""

@@ -67,6 +67,9 @@ class FakeServer:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        stall = next((s for s in self._state.stalls if s.matches(request.method, request.path)), None)
+        if stall is not None:
+            await stall.hold()  # before any rule is checked: as if the request were still on its way
         try:
             response = await handler(request)
         except ApiError as error:

@@ -14,6 +14,7 @@ from .records import (
     ChangeSignal,
     InteractionRecord,
     RequestRecord,
+    Stall,
     StoredAttachment,
     StoredMessage,
     SyncCall,
@@ -60,6 +61,7 @@ class FakeState:
         self.sync_calls: list[SyncCall] = []
         self.dm_channels: dict[int, FakeChannel] = {}
         self._command_ids: dict[tuple[int | None, str], int] = {}
+        self.stalls: list[Stall] = []
 
     # -- lookups ---------------------------------------------------------------------------------
 
