@@ -243,7 +243,7 @@ class Delivery:
         token_alive = self._token_alive()
         try:
             await new.status(status_text(self.progress), view=self._status_view())
-        except (discord.Forbidden, discord.NotFound) as exc:
+        except discord.HTTPException as exc:  # 403 50013 / 50001 mostly: either way, not a place to post
             log.info("job %s: the channel refused the job (%s %s)", self._context.job_id, exc.status, exc.code)
             return False
         self._reach.outlet = new

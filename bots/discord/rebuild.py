@@ -117,7 +117,7 @@ def remix_values(job: JobRecord) -> RemixValues:
     series = asked.get("series")
     images = f"series {series}" if series else str(asked.get("count") or 1)
     return RemixValues(
-        prompt=job.prompt,
+        prompt=shown_prompt(job),
         model=job.model,
         size=str(asked.get("size") or ""),
         aspect_ratio=str(asked.get("aspect_ratio") or ""),

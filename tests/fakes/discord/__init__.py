@@ -26,7 +26,6 @@ from .records import (
     InteractionRecord,
     MessageVersion,
     RequestRecord,
-    Stall,
     StoredAttachment,
     StoredMessage,
     SyncCall,
@@ -34,6 +33,7 @@ from .records import (
 )
 from .rules import ApiError
 from .runner import fake_discord, running_client
+from .server import Stall
 
 __all__ = [
     "BOT_PERMISSIONS",

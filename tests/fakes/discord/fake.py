@@ -28,11 +28,10 @@ from .payloads import (
 from .records import (
     DEFAULT_WAIT,
     InteractionRecord,
-    Stall,
     StoredMessage,
 )
 from .rules import ACK_DEADLINE, DEFAULT_ATTACHMENT_SIZE_LIMIT, TOKEN_LIFETIME
-from .server import API_PREFIX, FakeServer
+from .server import API_PREFIX, FakeServer, Stall
 from .state import FakeConfig, FakeState
 
 Payload = dict[str, Any]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -232,31 +231,6 @@ def walk_components(components: list[Payload]) -> Iterator[Payload]:
             child = component.get(key)
             if isinstance(child, dict):
                 yield from walk_components([child])
-
-
-class Stall:
-    """Holds the next request(s) matching a method and a path pattern before the fake looks at them, until
-    :meth:`release` (e.g. to let the fake clock move while a request is on its way)."""
-
-    def __init__(self, method: str, pattern: str, *, times: int = 1) -> None:
-        self.method = method.upper()
-        self.pattern = re.compile(pattern)
-        self.remaining = times
-        self.arrived = asyncio.Event()  # set when a request is being held
-        self._released = asyncio.Event()
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.remaining > 0 and method == self.method and self.pattern.search(path) is not None
-
-    async def hold(self) -> None:
-        self.remaining -= 1
-        self.arrived.set()
-        await self._released.wait()
-
-    def release(self) -> None:
-        """Let the held request(s) through (and any later match, without holding)."""
-        self.remaining = 0
-        self._released.set()
 
 
 @dataclass(frozen=True)

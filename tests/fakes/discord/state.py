@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from .clock import FakeClock, SnowflakeFactory
@@ -14,7 +14,6 @@ from .records import (
     ChangeSignal,
     InteractionRecord,
     RequestRecord,
-    Stall,
     StoredAttachment,
     StoredMessage,
     SyncCall,
@@ -22,6 +21,9 @@ from .records import (
 )
 
 Payload = dict[str, Any]
+
+if TYPE_CHECKING:
+    from .server import Stall
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class FakeState:
         self.sync_calls: list[SyncCall] = []
         self.dm_channels: dict[int, FakeChannel] = {}
         self._command_ids: dict[tuple[int | None, str], int] = {}
-        self.stalls: list[Stall] = []
+        self.stalls: list[Stall] = []  # requests the test holds (see FakeDiscord.stall)
 
     # -- lookups ---------------------------------------------------------------------------------
 
