@@ -82,7 +82,8 @@ def amount(count: int, *, series: bool) -> str:
 def made_text(made: int, *, asked: int, series: bool) -> str:
     """What a finished job made, e.g. "a series of 3 related images (the model chose 3 of up to 4)"."""
     if series:
-        return f"a series of {made} related image{'s' if made != 1 else ''} (the model chose {made} of up to {asked})"
+        chose = f" (the model chose {made} of up to {asked})" if made != asked else ""
+        return f"a series of {made} related image{'s' if made != 1 else ''}{chose}"
     if asked == 1:
         return "1 image"
     return f"{made} independent images" if made == asked else f"{made} of {asked} independent images"

@@ -34,8 +34,8 @@ async def test_series_four_sends_one_group_request_and_says_the_model_decided(wo
     assert world.emulator.requests["ark"] == 1 and 1 <= made <= 4
     assert len(message.attachments) == made
     assert " · a series of up to 4 related images · " in message.content
-    assert status_of(record).startswith(f"✅ Done: a series of {made} related image")
-    assert f"(the model chose {made} of up to 4)" in status_of(record)
+    chose = f" (the model chose {made} of up to 4)" if made != 4 else ""
+    assert status_of(record).startswith(f"✅ Done: a series of {made} related image{'s' if made > 1 else ''}{chose}.")
     world.fake.assert_clean()
 
 
@@ -79,4 +79,16 @@ async def test_the_status_offers_cancel_while_running_and_links_to_the_gallery(w
         record
     )
     assert not record.original.custom_ids()  # nothing left to cancel
+    world.fake.assert_clean()
+
+
+async def test_a_prompt_naming_a_number_changes_a_series_but_never_the_count_of_takes(world: World) -> None:
+    takes = await world.imagine("a fox, 2 images", count=4)
+    series = await world.imagine("a fox, 2 images", series=4)
+    await world.settled(takes, series)
+
+    [four] = result_messages(takes)
+    [two] = result_messages(series)
+    assert len(four.attachments) == 4 and len(two.attachments) == 2
+    assert status_of(series).startswith("✅ Done: a series of 2 related images (the model chose 2 of up to 4).")
     world.fake.assert_clean()
