@@ -73,12 +73,10 @@ class DeliveryContext:
     job_id: str
     prompt: str
     model: str
-    provider: str
     guild_id: int | None
     count: int  # the most images the job can make
     series: bool
     requester_id: int
-    requester_name: str
     requester_mention: str
     spoiler: bool
     parent_id: str | None
@@ -118,10 +116,6 @@ class Delivery:
             job_id=context.job_id, prompt=context.prompt, model=context.model, count=context.count,
             series=context.series, label=context.label,
         )
-
-    @property
-    def moved_to_channel(self) -> bool:
-        return self._reach.outlet is not None and self._reach.outlet.kind == "channel"
 
     async def sink(self, event: Event) -> None:
         """The job's event sink: queue and return at once."""
