@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -13,6 +13,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import ValidationError
 
+from core.errors import ConfigurationError, FailureKind
 from core.factory import open_service
 from core.http import HttpClient
 from core.references import ReferencePolicy
@@ -35,11 +36,20 @@ INSTRUCTIONS = (
 
 
 class SeedreamServer(MCPServer[AppState]):
-    """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text."""
+    """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text.
+
+    ``unavailable`` holds the start-up problem (e.g. a job database that is not ours) that keeps it from
+    generating: it still starts and lists its tools, so the client shows that reason on every call instead of
+    "server disconnected".
+    """
+
+    unavailable: str | None = None
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if self.unavailable is not None and self._tool_manager.get_tool(name) is not None:
+            return error_result(self.unavailable, kind=FailureKind.CONFIGURATION)
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -59,7 +69,9 @@ def build_server(
     service: ImageService | None = None,
 ) -> SeedreamServer:
     """The server. Its lifespan opens an ``ImageService`` from ``settings`` (on ``http`` if given, e.g. a
-    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it).
+    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it). When the
+    service cannot be opened (a ``ConfigurationError`` such as a foreign job database), the server still
+    serves, and every tool call answers with that problem.
 
     Raises:
         ValueError: neither ``settings`` nor ``service`` was given.
@@ -69,7 +81,7 @@ def build_server(
     mcp_settings = mcp_settings or McpSettings(_env_file=None)
 
     @asynccontextmanager
-    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         if service is not None:
             roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=service.settings.images_dir)
             yield AppState(service=service, settings=mcp_settings, readable_roots=_readable(service, roots))
@@ -77,7 +89,15 @@ def build_server(
         assert settings is not None
         roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=settings.images_dir)
         policy = ReferencePolicy(allowed_roots=roots)
-        async with open_service(settings, http=http, reference_policy=policy) as opened:
+        async with AsyncExitStack() as stack:
+            try:
+                opened = await stack.enter_async_context(open_service(settings, http=http, reference_policy=policy))
+            except ConfigurationError as exc:
+                log.debug("cannot generate: %s", exc.message)  # the entry point has said it on stderr
+                assert isinstance(server, SeedreamServer)
+                server.unavailable = exc.message
+                yield None  # type: ignore[misc]  # no tool runs: call_tool answers with the problem
+                return
             yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
 
     wait = f"~{mcp_settings.wait_seconds:g} s"
@@ -163,9 +183,6 @@ def _readable(service: ImageService, roots: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from core.about import version
 
-    try:
-        return version("seedream-studio")
-    except PackageNotFoundError:
-        return "0"
+    return version()

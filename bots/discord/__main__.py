@@ -20,13 +20,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from bots.discord.settings import BotSettings, UnknownSettingError, one_line
+from bots.discord.settings import BotSettings
+from core.about import version
+from core.environment import check_environment
 from core.errors import ConfigurationError
 from core.factory import open_backends, running_service
 from core.providers.registry import default_provider
 from core.settings import Settings
+from core.settings_errors import read_settings
 
 log = logging.getLogger("bots.discord")
 
@@ -70,22 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load_settings(config: Path | None) -> tuple[Settings, BotSettings] | int:
-    """Both settings, or the exit code after saying (in one line) what to fix."""
+    """Both settings, checked with the environment (job database, output folder), or the exit code after
+    saying in one line what to fix: an invalid value names its variable (``core.settings_errors``), an unknown
+    key the nearest known one (``bots.discord.settings``)."""
     try:
-        bot_settings = BotSettings(config_file=config) if config else BotSettings()
-    except ValidationError as exc:
-        return _refuse(one_line(exc, BotSettings))
-    except (UnknownSettingError, FileNotFoundError) as exc:
-        return _refuse(str(exc))
-    try:
-        settings = Settings()
+        bot_settings = read_settings(BotSettings, config_file=config) if config else read_settings(BotSettings)
+        settings = read_settings(Settings)
         default_provider(settings)  # fail now, naming the variables to set, not on the first command
+        check_environment(settings)
     except ConfigurationError as exc:
         return _refuse(exc.message)
-    except ValidationError as exc:
-        # The bot's own wording until core names the variable of an invalid setting itself; then this line
-        # becomes that helper's message.
-        return _refuse(one_line(exc, Settings))
     if bot_settings.token is None:
         return _refuse(
             "set DISCORD_TOKEN to the bot token of your Discord application "
@@ -108,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="TOML or JSON file with the bot policy (SEEDREAM_DISCORD_CONFIG)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"seedream-bot {version()}")
     return parser
 
 
@@ -115,6 +111,8 @@ def _setup_logging(level: str) -> None:
     import discord
 
     discord.utils.setup_logging(level=logging.getLevelName(level.upper()), root=True)
+    if level.upper() != "DEBUG":  # the job database's migrations are details, not news for a bot admin
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 async def serve(settings: Settings, bot_settings: BotSettings, *, force_sync: bool = False) -> None:

@@ -7,7 +7,9 @@ below. Environment variables win over the file. Lists may be written comma-separ
 (``SEEDREAM_DISCORD_ALLOWED_CHANNELS=123,456``) or as arrays in the file.
 
 A key the bot does not know (in the file, or a ``SEEDREAM_DISCORD_*`` variable) is refused with the nearest
-known one (``UnknownSettingError``): a typo must not silently leave a limit at its default.
+known one (``UnknownSettingError``, a ``ConfigurationError``): a typo must not silently leave a limit at its
+default. Entry points read these settings with ``core.settings_errors.read_settings``, which turns an invalid
+value into one line naming its variable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
@@ -29,19 +31,20 @@ from pydantic_settings import (
 )
 
 from bots.discord.policy import PolicyConfig
+from core.errors import ConfigurationError
 
 CONFIG_ENV = "SEEDREAM_DISCORD_CONFIG"
 ENV_PREFIX = "SEEDREAM_DISCORD_"
 
 
-class UnknownSettingError(ValueError):
+class UnknownSettingError(ConfigurationError):
     """A configuration key that is not a setting; the message names the nearest known one."""
 
     def __init__(self, key: str, *, where: str, known: Iterable[str]) -> None:
         known = sorted(set(known))
         nearest = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
         hint = f"did you mean {nearest[0]!r}?" if nearest else f"known keys: {', '.join(known)}"
-        super().__init__(f"unknown setting {key!r} in {where}; {hint}")
+        super().__init__(f"unknown setting {key!r} in {where}; {hint}", variables=nearest[:1])
         self.key = key
         self.nearest = nearest[0] if nearest else None
 
@@ -156,8 +159,9 @@ def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
 
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
     if not path.is_file():
-        raise FileNotFoundError(
-            f"the Discord bot config file {path} does not exist (set by {CONFIG_ENV} or --config)"
+        raise ConfigurationError(
+            f"the Discord bot config file {path} does not exist (set by {CONFIG_ENV} or --config)",
+            variables=(CONFIG_ENV,),
         )
     if path.suffix.lower() == ".json":
         return JsonConfigSettingsSource(settings_cls, json_file=path)
@@ -183,17 +187,3 @@ def _refuse_unknown_variables(settings_cls: type[BaseSettings]) -> None:
         if variable.startswith(ENV_PREFIX) and variable not in known:
             raise UnknownSettingError(variable, where="the environment", known=known)
 
-
-def one_line(error: ValidationError, settings_cls: type[BaseSettings]) -> str:
-    """The first problem of a settings ``ValidationError`` on one line, naming the environment variable (or
-    config key) to fix and what it must be; secrets are never echoed.
-
-    Used for the core settings too, until core names the variable itself (see ``bots.discord.__main__``).
-    """
-    first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "?"
-    variables = [v for v, f in environment_names(settings_cls).items() if f == field or v == field]
-    name = variables[0] if variables else field
-    secret = any(word in name for word in ("TOKEN", "KEY", "SECRET"))
-    value = "" if secret or "input" not in first else f"={first['input']!r}"
-    return f"{name}{value} is not valid: {first['msg']}"

@@ -166,8 +166,8 @@ def test_an_unknown_variable_exits_2_naming_the_nearest_one(
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("SEEDREAM_DISCORD_USER_DAILY_IMAGES", "lots", "SEEDREAM_DISCORD_USER_DAILY_IMAGES='lots' is not valid"),
-        ("SEEDREAM_IMAGE_TIMEOUT", "soon", "SEEDREAM_IMAGE_TIMEOUT='soon' is not valid"),
+        ("SEEDREAM_DISCORD_USER_DAILY_IMAGES", "lots", "Invalid SEEDREAM_DISCORD_USER_DAILY_IMAGES: 'lots'. Allowed: "),
+        ("SEEDREAM_IMAGE_TIMEOUT", "soon", "Invalid SEEDREAM_IMAGE_TIMEOUT: 'soon'. Allowed: "),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(
@@ -179,7 +179,7 @@ def test_an_invalid_value_is_one_line_naming_the_variable(
 
     assert main([]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"seedream-bot: {expected}: ")
+    assert line.startswith(f"seedream-bot: {expected}")
 
 
 @pytest.mark.usefixtures("bare_environment")
@@ -210,3 +210,18 @@ async def test_start_up_logs_the_policy_in_force_and_the_exact_invite_link(
         "&permissions=274878024704"
     )
     assert any(m.endswith(invite) for m in messages)
+
+
+@pytest.mark.usefixtures("bare_environment")
+def test_an_output_folder_that_cannot_be_used_exits_2_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_folder = tmp_path / "images"
+    not_a_folder.write_text("a file where the folder should be")
+    monkeypatch.setenv("SEEDREAM_PROVIDER", "sandbox")
+    monkeypatch.setenv("DISCORD_TOKEN", "secret-token")
+    monkeypatch.setenv("SEEDREAM_OUTPUT_DIR", str(not_a_folder))
+
+    assert main([]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("seedream-bot: ") and "SEEDREAM_OUTPUT_DIR" in line

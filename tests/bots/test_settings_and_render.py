@@ -17,7 +17,7 @@ from bots.discord.settings import BotSettings
 from bots.discord.shape import keep_shape
 from bots.discord.wording import KIND_WORDS, JobProgress, kind_words, outcome_text, status_text
 from core.catalog import find_model
-from core.errors import FailureKind
+from core.errors import ConfigurationError, FailureKind
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus
 
 
@@ -78,7 +78,7 @@ def test_a_config_file_sets_the_policy_and_the_environment_wins(
 
 
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ConfigurationError, match="does not exist"):
         BotSettings(_env_file=None, config_file=tmp_path / "nope.toml")
 
 
