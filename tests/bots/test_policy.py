@@ -258,10 +258,13 @@ async def test_the_mod_log_receives_every_job_with_its_requester_prompt_and_outc
         await world.settled(made, refused_job)
         jobs = {j.prompt: j.id for j in await world.jobs()}
 
-    first, second = world.fake.messages(mod_log)
+    entries = world.fake.messages(mod_log)
+    first = next(m for m in entries if f"`{jobs['a red kite']}`" in m.content)
+    second = next(m for m in entries if f"`{jobs['something forbidden']}`" in m.content)
     general = guild.channel("general").id
     assert first.content.startswith(f"🖼️ Job `{jobs['a red kite']}` · <@{alice.id}> (alice) in <#{general}>")
     assert "→ ✅ Done: 1 image." in first.content
     assert second.content.startswith(f"🖼️ Job `{jobs['something forbidden']}` · <@{bob.id}> (bob)")
     assert "→ 🛡️ The image service's safety filter declined this request" in second.content
+    assert len(entries) == 2 and all(not e.pinged for e in entries)
     world.fake.assert_clean()
