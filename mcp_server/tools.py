@@ -52,12 +52,12 @@ Size = Annotated[
 ]
 Ratio = Annotated[AspectRatio | None, Field(description="With a tier: size=4K aspect_ratio=16:9.")]
 Count = Annotated[
-    int, Field(ge=1, le=MAX_COUNT, description="Takes: N independent images of the prompt, to pick from.")
+    int, Field(ge=1, le=MAX_COUNT, description="Takes: independent images to pick from.")
 ]
 Series = Annotated[
     int | None,
-    Field(ge=1, le=MAX_COUNT, description="Instead of takes: up to N related images (story, set) in one "
-          "request; may make fewer."),
+    Field(ge=1, le=MAX_COUNT, description="Instead of takes: related images (story, set) in one request; "
+          "may make fewer."),
 ]
 Seed = Annotated[
     int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seedream-3.0/seededit-3.0 only.")
@@ -172,7 +172,7 @@ async def get_job(
     ctx: Context,
     job_id: Annotated[str, Field(description="From a result or list_jobs.")],
     previews: Annotated[
-        bool | None, Field(description="Default: only those not sent before; true: all; false: none.")
+        bool | None, Field(description="Default: only new ones; true: all; false: none.")
     ] = None,
 ) -> Annotated[CallToolResult, JobResult]:
     """A job's result, as generate_image; waits up to ~45 s more while it runs."""
