@@ -69,7 +69,7 @@ class TasksExtension(Extension):
         finally:
             ANSWER_WITH_TASK.reset(token)
         structured = result.structured_content if isinstance(result, CallToolResult) else None
-        if not structured or result.is_error or not structured.get("pending"):  # type: ignore[union-attr]
+        if not structured or not structured.get("pending") or getattr(result, "is_error", False):
             return result  # refused before any job, or already done: the plain result says it all
         state = _state(ctx)
         return {"resultType": "task", **await task_status(state, await _job(state, structured["job_id"]))}

@@ -19,6 +19,7 @@ from core.requests import MAX_PROMPT_CHARS, SEED_RANGE, GenerateRequest
 from core.results import Generation
 from mcp_server.content import error_result
 from mcp_server.models import JobList, JobResult, JobSummary, ModelInfo, ModelList
+from mcp_server.preview_cache import Which
 from mcp_server.progress import JobWatch, ProgressReporter, wait_for
 from mcp_server.state import AppState
 
@@ -183,7 +184,7 @@ async def get_job(
             raise JobNotFoundError(f"No job {job_id!r} of this server.")
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)
-    which = "new" if previews is None else "all" if previews else "none"
+    which: Which = "new" if previews is None else "all" if previews else "none"
     watch = state.watches.get(job_id)
     if watch is not None and watch.handle is not None and not watch.handle.task.done():
         done = len(record.images) + len(record.failures)
