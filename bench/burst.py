@@ -6,8 +6,9 @@ set to 2, against the emulator at 0.5 s per 2048² image and the same cap (over 
 the provider's time for the ten requests (each measured server-side in the same run: 0.5 s plus the
 emulator's own rendering, which varies on a busy machine) / 2. Everything else — validation, the job store,
 admission, downloads, previews, ten results over one pipe — must fit in the gaps. Target ≤ 1.05 and zero
-rejections. Beside it: the same with ceil(10/2) × the median request (as ``saturation`` counts), and where
-our time went (before the first request, slots idle between requests, after the last answer).
+rejections. A full run makes three bursts (each on a fresh server) and reports the median one. Beside it: the
+same with ceil(10/2) × the median request (as ``saturation`` counts), and where our time went (before the
+first request, slots idle between requests, after the last answer).
 
 Side by side: the same ten requests sent at once by a bare ``httpx2`` client, which knows nothing of the cap.
 """
@@ -63,6 +64,32 @@ async def run_bare(emulator: EmulatorProcess) -> dict[str, Any]:
 async def run(emulator: EmulatorProcess, options: RunOptions) -> ScenarioResult:
     if not SEEDREAM_MCP.exists():
         return ScenarioResult.skip(NAME, metric=METRIC, target=TARGET, reason=f"{SEEDREAM_MCP} is not installed")
+    bursts = [await _one_burst(emulator) for _ in range(options.pick(1, 3))]
+    burst = sorted(bursts, key=lambda b: b["ratio"])[len(bursts) // 2]  # the median burst
+    await emulator.configure(latency=LATENCY, ark_concurrency=CAP)
+    bare = await run_bare(emulator)
+    bare_rejected = (await emulator.stats())["statuses"].get("ark 429", 0)
+    log(options, f"burst: {burst['makespan_s']:.2f} s for an ideal {burst['ideal_s']:.2f} s, "
+                 f"{burst['rejected']} rejected")
+    return ScenarioResult.measured(
+        NAME,
+        metric=METRIC,
+        ratio=burst.pop("ratio"),
+        target=TARGET,
+        extra_ok=all(b["rejected"] == 0 and b["succeeded"] == CALLS for b in bursts),
+        calls=CALLS,
+        cap=CAP,
+        latency_s=LATENCY,
+        size=SIZE,
+        bursts=len(bursts),
+        **burst,
+        bare_rejected=bare_rejected,
+        bare_succeeded=bare["succeeded"],
+    )
+
+
+async def _one_burst(emulator: EmulatorProcess) -> dict[str, Any]:
+    """One burst on a fresh server; its figures (``ratio`` = makespan / ideal)."""
     ours = await run_ours(emulator)
     stats = await emulator.stats()
     answered = [(start, end) for start, end, status, _ in stats["spans"] if status == 200]
@@ -70,32 +97,17 @@ async def run(emulator: EmulatorProcess, options: RunOptions) -> ScenarioResult:
     first_sent, last_answered = min(s for s, _ in answered), max(e for _, e in answered)
     # Time a provider slot sat idle between the first request and the last answer: our side's gaps.
     idle = (CAP * (last_answered - first_sent) - sum(spans)) / CAP
-    rejected = stats["statuses"].get("ark 429", 0)
-    await emulator.configure(latency=LATENCY, ark_concurrency=CAP)
-    bare = await run_bare(emulator)
-    bare_rejected = (await emulator.stats())["statuses"].get("ark 429", 0)
     ideal = sum(spans) / CAP
-    log(options, f"burst: {ours['makespan']:.2f} s for an ideal {ideal:.2f} s, {rejected} rejected")
-    return ScenarioResult.measured(
-        NAME,
-        metric=METRIC,
-        ratio=ours["makespan"] / ideal,
-        target=TARGET,
-        extra_ok=rejected == 0 and ours["succeeded"] == CALLS,
-        calls=CALLS,
-        cap=CAP,
-        latency_s=LATENCY,
-        size=SIZE,
-        makespan_s=rounded(ours["makespan"], 3),
-        ideal_s=rounded(ideal, 3),
-        median_ratio=rounded(ours["makespan"] / (math.ceil(CALLS / CAP) * median(spans)), 3),
-        provider_ms_per_request=rounded(median(spans) * 1000, 1),
-        pure_ratio=rounded(ours["makespan"] / (math.ceil(CALLS / CAP) * LATENCY), 3),
-        before_first_request_ms=rounded((first_sent - ours["started"]) * 1000, 1),
-        slot_idle_ms=rounded(idle * 1000, 1),
-        after_last_answer_ms=rounded((ours["ended"] - last_answered) * 1000, 1),
-        rejected=rejected,
-        succeeded=ours["succeeded"],
-        bare_rejected=bare_rejected,
-        bare_succeeded=bare["succeeded"],
-    )
+    return {
+        "ratio": ours["makespan"] / ideal,
+        "makespan_s": rounded(ours["makespan"], 3),
+        "ideal_s": rounded(ideal, 3),
+        "median_ratio": rounded(ours["makespan"] / (math.ceil(CALLS / CAP) * median(spans)), 3),
+        "provider_ms_per_request": rounded(median(spans) * 1000, 1),
+        "pure_ratio": rounded(ours["makespan"] / (math.ceil(CALLS / CAP) * LATENCY), 3),
+        "before_first_request_ms": rounded((first_sent - ours["started"]) * 1000, 1),
+        "slot_idle_ms": rounded(idle * 1000, 1),
+        "after_last_answer_ms": rounded((ours["ended"] - last_answered) * 1000, 1),
+        "rejected": stats["statuses"].get("ark 429", 0),
+        "succeeded": ours["succeeded"],
+    }
