@@ -29,9 +29,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.clocks import WallClock, utc_now
 from core.db import database_unavailable, open_database, unavailable_errors, write_engine
 from core.errors import InvalidRequestError, JobNotFoundError
-from core.jobs import JobRecord, OwnerProcess, Requester, new_job_id, utc_now
+from core.jobs import JobRecord, Requester, new_job_id
 from core.jobs_sql_rows import (
     image_from_row,
     image_values,
@@ -42,13 +43,13 @@ from core.jobs_sql_rows import (
     to_json,
 )
 from core.jobs_tables import job_failures, job_images, jobs, meta, owners, quotas
+from core.process import OwnerProcess
 from core.results import GeneratedImage, ImageFailure, JobStatus, Usage
 
 __all__ = ["INTERRUPTED_MESSAGE", "SqlJobStore"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Clock = Callable[[], datetime]
 Work = Callable[[AsyncConnection], Awaitable[T]]
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -58,7 +59,7 @@ INTERRUPTED_MESSAGE = "The process running this job stopped before the job finis
 class SqlJobStore:
     """Jobs, quota counters and adapter metadata in SQLite or PostgreSQL. Open with ``connect``/``open``."""
 
-    def __init__(self, engine: AsyncEngine, *, output_dir: Path | None = None, clock: Clock = utc_now,
+    def __init__(self, engine: AsyncEngine, *, output_dir: Path | None = None, clock: WallClock = utc_now,
                  owner_timeout: float = 30.0) -> None:
         """Wrap a migrated engine (use ``connect``/``open``)."""
         self.engine = engine
@@ -73,7 +74,7 @@ class SqlJobStore:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, url: str | Path | URL, *, output_dir: Path | None = None, clock: Clock = utc_now,
+    async def connect(cls, url: str | Path | URL, *, output_dir: Path | None = None, clock: WallClock = utc_now,
                       owner_timeout: float = 30.0, busy_timeout: float = 30.0) -> SqlJobStore:
         """Open the database (creating or upgrading its schema) and start this process's heartbeat.
 
@@ -164,9 +165,9 @@ class SqlJobStore:
         """
         owner = OwnerProcess.current()
         record = JobRecord(
-            id=job_id or new_job_id(), requester=requester, request=request, parameters=parameters,
+            job_id=job_id or new_job_id(), requester=requester, request=request, parameters=parameters,
             provider=provider, model=model, prompt=prompt, status=JobStatus.QUEUED,
-            created_at=datetime.fromisoformat(self._now()), parent_id=parent_id, owner_pid=owner.pid,
+            created_at=datetime.fromisoformat(self._now()), parent_id=parent_id,
         )
         for _attempt in range(5):
             try:
@@ -175,7 +176,7 @@ class SqlJobStore:
             except IntegrityError:
                 if job_id is not None:
                     raise InvalidRequestError("job_id", job_id, "an id no other job uses") from None
-                record.id = new_job_id()  # a 60-bit collision: astronomically rare, but cheap to survive
+                record.job_id = new_job_id()  # a 60-bit collision: astronomically rare, but cheap to survive
         raise RuntimeError("could not allocate a unique job id")
 
     async def mark_running(self, job_id: str) -> None:
@@ -204,7 +205,7 @@ class SqlJobStore:
             await _require_job(connection, job_id)
             await connection.execute(job_failures.insert().values(
                 job_id=job_id, idx=failure.index, code=failure.code, message=failure.message,
-                kind=getattr(failure, "kind", None)))
+                kind=failure.kind))
 
         await self._write(work)
 

@@ -3,7 +3,6 @@ row (for ``core.jobs_sql``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from core.jobs import JobRecord, OwnerProcess, Requester
+from core.errors import FailureKind
+from core.jobs import JobRecord, Requester
+from core.process import OwnerProcess
 from core.results import GeneratedImage, ImageFailure, JobStatus, Usage
-
-_FAILURE_FIELDS = {f.name for f in dataclasses.fields(ImageFailure)}
 
 
 def to_db_time(moment: datetime) -> str:
@@ -71,17 +70,15 @@ def image_from_row(row: Row[Any], output_dir: Path | None) -> GeneratedImage:
 
 
 def failure_from_row(row: Row[Any]) -> ImageFailure:
-    """A failure from its ``job_failures`` row (its kind, where ``ImageFailure`` has one)."""
-    values: dict[str, Any] = {"index": row.idx, "code": row.code, "message": row.message}
-    if "kind" in _FAILURE_FIELDS and row.kind is not None:
-        values["kind"] = row.kind
-    return ImageFailure(**values)
+    """A failure from its ``job_failures`` row (rows from before kinds existed are generic provider errors)."""
+    return ImageFailure(index=row.idx, code=row.code, message=row.message,
+                        kind=row.kind or FailureKind.PROVIDER_ERROR)
 
 
 def record_from_row(row: Row[Any], images: list[GeneratedImage], failures: Sequence[Row[Any]]) -> JobRecord:
     """A record from its ``jobs`` row, images and failure rows."""
     return JobRecord(
-        id=row.id, requester=Requester(adapter=row.adapter, user_id=row.user_id, guild_id=row.guild_id,
+        job_id=row.id, requester=Requester(adapter=row.adapter, user_id=row.user_id, guild_id=row.guild_id,
                                        channel_id=row.channel_id, display_name=row.display_name),
         request=json.loads(row.request), parameters=json.loads(row.parameters), provider=row.provider,
         model=row.model, prompt=row.prompt, status=JobStatus(row.status), images=images,
@@ -91,7 +88,7 @@ def record_from_row(row: Row[Any], images: list[GeneratedImage], failures: Seque
         error=row.error, error_kind=row.error_kind, created_at=datetime.fromisoformat(row.created_at),
         started_at=datetime.fromisoformat(row.started_at) if row.started_at else None,
         finished_at=datetime.fromisoformat(row.finished_at) if row.finished_at else None,
-        parent_id=row.parent_id, extra=json.loads(row.extra), owner_pid=row.owner_pid,
+        parent_id=row.parent_id, extra=json.loads(row.extra),
     )
 
 

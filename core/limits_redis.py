@@ -25,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from core.clocks import Sleep
 from core.errors import BackendUnavailableError
 from core.limits import WINDOW_SECONDS, Admission, PositionCallback
 from core.redis_coord import LUA_NOW, RedisCoordinator
@@ -36,7 +37,6 @@ from core.redis_coord import LUA_NOW, RedisCoordinator
 __all__ = ["RedisAdmission", "RedisAdmissionRegistry"]
 
 log = logging.getLogger(__name__)
-Sleep = Callable[[float], Awaitable[None]]
 
 # KEYS: queue, tickets, slots, window, sizes, seq. ARGV: now, concurrency, images/minute, channel, lease, ...
 _COMMON = LUA_NOW + """

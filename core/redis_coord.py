@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,13 +32,13 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.clocks import SecondsClock
 from core.errors import BackendUnavailableError
 
 __all__ = ["LUA_NOW", "RedisCoordinator", "redis_unavailable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Clock = Callable[[], float]
 
 VARIABLE = "SEEDREAM_REDIS_URL"
 #: Connect and answer timeouts: together they keep a failing call under about two seconds.
@@ -86,7 +86,8 @@ class RedisCoordinator:
     """One process's link to the shared Redis. Open it with ``await RedisCoordinator.connect(url)``."""
 
     def __init__(self, client: aioredis.Redis, *, url: str, prefix: str = "seedream", lease_seconds: float = 30.0,
-                 poll_interval: float = 1.0, renew_every: float | None = None, clock: Clock | None = None) -> None:
+                 poll_interval: float = 1.0, renew_every: float | None = None,
+                 clock: SecondsClock | None = None) -> None:
         """Wrap a client (use ``connect``). ``clock=None`` uses the Redis server's time; an injected clock
         moves every lease and window by its readings (leases are still renewed on the real timer).
 
@@ -115,7 +116,7 @@ class RedisCoordinator:
     @classmethod
     async def connect(cls, url: str, *, prefix: str = "seedream", lease_seconds: float = 30.0,
                       poll_interval: float = 1.0, renew_every: float | None = None,
-                      clock: Clock | None = None) -> RedisCoordinator:
+                      clock: SecondsClock | None = None) -> RedisCoordinator:
         """Connect and check that Redis answers.
 
         Raises:

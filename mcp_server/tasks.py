@@ -22,7 +22,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.server.mcpserver.server import require_client_extension
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from core.errors import FailureKind, JobNotFoundError
@@ -148,7 +148,8 @@ async def _job(state: AppState, task_id: str) -> JobRecord:
 
 def _state(ctx: ServerRequestContext[Any, Any]) -> AppState:
     state = ctx.lifespan_context
-    assert isinstance(state, AppState), "the server was built without its lifespan"
+    if not isinstance(state, AppState):  # the service could not be opened: a tool call says why
+        raise MCPError(code=INTERNAL_ERROR, message="This server cannot reach its jobs now; call a tool to see why.")
     return state
 
 

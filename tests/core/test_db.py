@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.db import normalize_url, open_database
 from core.errors import BackendUnavailableError, ConfigurationError
-from core.jobs import Requester, SqliteJobStore
 from core.jobs_sql import SqlJobStore
 from core.jobs_tables import metadata
-from core.results import GeneratedImage, ImageFailure
+from core.results import ImageFailure
 
 HEAD = "0002"
 
@@ -77,23 +76,36 @@ async def test_four_openers_of_a_new_database_at_once_migrate_it_once(database: 
             await store.close()
 
 
+LEGACY_SCHEMA = (Path(__file__).parent / "legacy_v1_schema.sql").read_text()
+
+
+def write_legacy_file(path: Path) -> None:
+    """A job database as the first release's embedded store left it: one job with an image and a failure."""
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.executescript(LEGACY_SCHEMA)
+        connection.execute(
+            "INSERT INTO jobs (id, adapter, user_id, request, parameters, provider, model, prompt, status, "
+            "created_at) VALUES ('oldjob000001', 'cli', 'u', '{\"prompt\": \"p\"}', '{}', 'ark', 'm', 'p', "
+            "'succeeded', '2025-01-01T00:00:00.000000+00:00')")
+        connection.execute("INSERT INTO job_images (job_id, idx, path, width, height, bytes, format, model, "
+                           "provider) VALUES ('oldjob000001', 0, ?, 1, 1, 1, 'png', 'm', 'ark')",
+                           (str(path.parent / "a.png"),))
+        connection.execute("INSERT INTO job_failures (job_id, idx, code, message) VALUES "
+                           "('oldjob000001', 1, 'x', 'refused')")
+        connection.execute("INSERT INTO quotas (key, day, used) VALUES ('k', 'd', 3)")
+        connection.execute("PRAGMA user_version = 1")
+
+
 async def test_a_file_written_by_the_first_embedded_store_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    async with SqliteJobStore.open(path) as old:
-        job = await old.create(requester=Requester(adapter="cli", user_id="u"), request={"prompt": "p"},
-                               parameters={}, provider="ark", model="m", prompt="p")
-        await old.add_image(job.id, GeneratedImage(index=0, path=tmp_path / "a.png", width=1, height=1, bytes=1,
-                                                   format="png", model="m", provider="ark"))
-        await old.add_failure(job.id, ImageFailure(1, "x", "refused"))
-        assert await old.reserve_quota(key="k", day="d", amount=3, limit=5)
-
+    write_legacy_file(path)
     async with SqlJobStore.open(path) as new:
-        record = await new.get(job.id)
+        record = await new.get("oldjob000001")
         assert (record.prompt, [i.path for i in record.images]) == ("p", [tmp_path / "a.png"])
-        assert record.failures == [ImageFailure(1, "x", "refused")]
+        assert record.failures == [ImageFailure(1, "x", "refused", "provider_error")]  # no kind was recorded
         assert await new.quota_used(key="k", day="d") == 3
         assert await revision(new.engine) == HEAD
-        await new.add_failure(job.id, ImageFailure(2, "y", "timeout"))  # the new column is there
+        await new.add_failure("oldjob000001", ImageFailure(2, "y", "timeout", "timeout"))  # the new column
 
 
 def _write_foreign(path: Path) -> None:
@@ -145,8 +157,7 @@ async def test_a_postgresql_schema_holding_other_tables_is_refused_and_left_unto
 
 async def test_a_database_left_at_an_older_revision_must_be_upgraded_when_migrating_is_off(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    async with SqliteJobStore.open(path):
-        pass
+    write_legacy_file(path)
     with pytest.raises(ConfigurationError, match="seedream db upgrade"):
         await open_database(path, migrate=False)
     await (await open_database(path)).dispose()
