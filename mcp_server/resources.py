@@ -83,7 +83,7 @@ async def read(state: AppState, uri: str) -> ReadResourceContents:
     if match["preview"]:
         preview = await state.previews.single(record.id, image)
         if preview is None:
-            raise ResourceError(f"No preview of image {image.index} of job {record.id} could be made.")
+            raise ResourceError(f"No preview of the image at index {image.index} of job {record.id} could be made.")
         return ReadResourceContents(base64.b64decode(preview.data), "image/jpeg")
     return ReadResourceContents(await _file_bytes(state, record.id, image), _MIME.get(image.format, "image/jpeg"))
 
@@ -120,21 +120,21 @@ def _image(record: JobRecord, index: int) -> GeneratedImage:
         if image.index == index:
             return image
     saved = ", ".join(str(i.index) for i in record.images) or "none"
-    raise ResourceNotFoundError(f"Job {record.id} has no saved image {index} (its images: {saved}).")
+    raise ResourceNotFoundError(f"Job {record.id} has no saved image at index {index} (its indexes: {saved}).")
 
 
 async def _file_bytes(state: AppState, job_id: str, image: GeneratedImage) -> bytes:
     limit = state.settings.resource_max_bytes
     if not is_inside(image.path, (state.service.settings.images_dir.resolve(),)):
-        raise ResourceError(f"Image {image.index} of job {job_id} is no longer in the output folder.")
+        raise ResourceError(f"The image at index {image.index} of job {job_id} is no longer in the output folder.")
     size = image.path.stat().st_size
     if size > limit:
         raise MCPError(
             code=INVALID_PARAMS,
             message=(
-                f"Image {image.index} of job {job_id} is {_mb(size)}, over this server's per-read limit of "
-                f"{_mb(limit)} (SEEDREAM_MCP_RESOURCE_MAX_BYTES). Read {image_uri(job_id, image.index)}/preview "
-                f"for a downscaled JPEG, or open {image.path} on the server."
+                f"The image at index {image.index} of job {job_id} is {_mb(size)}, over this server's per-read "
+                f"limit of {_mb(limit)} (SEEDREAM_MCP_RESOURCE_MAX_BYTES). Read "
+                f"{image_uri(job_id, image.index)}/preview for a downscaled JPEG, or open {image.path} on the server."
             ),
             data={"uri": image_uri(job_id, image.index), "bytes": size, "max_bytes": limit},
         )
