@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from core.errors import ConfigurationError
 from core.service import ImageService
 from mcp_server.content import ResultShaper
+from mcp_server.preview_cache import PreviewCache
 from mcp_server.previews import PreviewLimits
 from mcp_server.progress import JobWatches
 from mcp_server.settings import McpSettings
@@ -20,15 +21,15 @@ from mcp_server.settings import McpSettings
 
 @dataclass
 class AppState:
-    """The service, the adapter settings, result shaping and the jobs this server has running."""
+    """The service, the adapter settings, previews, result shaping and the jobs this server has running."""
 
     service: ImageService
     settings: McpSettings
     readable_roots: tuple[Path, ...]
     watches: JobWatches = field(default_factory=JobWatches)
+    previews: PreviewCache = field(init=False)
 
-    @property
-    def shaper(self) -> ResultShaper:
+    def __post_init__(self) -> None:
         s = self.settings
         limits = PreviewLimits(
             budget=s.inline_budget,
@@ -37,7 +38,11 @@ class AppState:
             min_side=s.preview_min_side,
             max_images=s.max_inline_images,
         )
-        return ResultShaper(limits=limits, readable_roots=self.readable_roots)
+        self.previews = PreviewCache(limits, self.readable_roots)
+
+    @property
+    def shaper(self) -> ResultShaper:
+        return ResultShaper(self.previews)
 
     @classmethod
     def of(cls, ctx: Context[Any, Any]) -> AppState:
