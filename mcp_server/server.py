@@ -18,6 +18,7 @@ from core.http import HttpClient
 from core.references import ReferencePolicy
 from core.service import ImageService
 from core.settings import Settings
+from mcp_server.app.extension import AppsOnlyForAppsClients, app_tool_names, gallery_apps
 from mcp_server.content import error_result
 from mcp_server.paths import allowed_roots
 from mcp_server.settings import McpSettings
@@ -96,6 +97,8 @@ def build_server(
         lifespan=lifespan,
         version=_version(),
         warn_on_duplicate_tools=False,
+        extensions=[gallery_apps()],  # the in-chat gallery, shown only to clients with MCP Apps
+        middleware=[AppsOnlyForAppsClients(app_tool_names())],
     )
 
 
