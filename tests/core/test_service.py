@@ -162,25 +162,34 @@ async def test_requests_over_the_account_cap_wait_in_line_in_order(tmp_path, htt
     emulator.hold = asyncio.Event()
     async with open_service(make_settings(tmp_path, ark_concurrency=1), http=http) as svc:
         positions: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        started: list[int] = []
+        in_line_or_started = [asyncio.Event() for _ in range(3)]  # the job has met the admission's answer
 
         def sink_for(n: int):
             async def sink(event: Event) -> None:
                 if isinstance(event, Queued):
                     positions[n].append(event.position)
+                elif isinstance(event, Started):
+                    started.append(n)
+                else:
+                    return
+                in_line_or_started[n].set()
             return sink
 
         handles = []
-        for n in range(3):
+        for n in range(3):  # each one arrives only after the one before was admitted or queued
             handles.append(await svc.start(request(prompt=f"fox {n}", size="1K"), requester=ME,
                                            on_event=sink_for(n)))
-            await asyncio.sleep(0)
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert positions[0] == [] and positions[1][:1] == [1] and positions[2][:1] == [2]
+            await in_line_or_started[n].wait()
+        # Asserted after the release: a job left held would keep the service's shutdown waiting.
+        while_held = list(started), {n: list(p) for n, p in positions.items()}
         emulator.hold.set()
         results = [await h.wait() for h in handles]
-    assert all(r.status is JobStatus.SUCCEEDED for r in results)
-    assert positions[2][-1] == 1  # moved up when the first finished
+    # The first holds the only slot (the provider holds its answer); the others wait in line.
+    assert while_held == ([0], {0: [], 1: [1], 2: [2]})
+    assert [r.status for r in results] == [JobStatus.SUCCEEDED] * 3
+    assert started == [0, 1, 2]  # in the order they came
+    assert positions == {0: [], 1: [1], 2: [2, 1]}  # the last moved up when the first finished
 
 
 async def test_no_provider_configured_is_a_configuration_error_naming_the_variables(tmp_path):

@@ -3,9 +3,10 @@ unpacked and started with ``uv run`` exactly as a host starts a ``uv`` bundle (t
 ``${__dirname}`` and the form's ``${user_config.*}`` substituted, see ``mcpb_host.py``), it serves the tools it
 declares, saves images in the folder chosen in the form and never shows a secret typed into the form.
 
-The end-to-end tests need Node.js with npm (the official CLI) and uv (a test extra): without them they skip,
-but under CI=true they fail. The bundle is built and launched once per session; the first launch on a machine
-installs the server's dependencies from PyPI into uv's cache.
+The end-to-end tests need Node.js with npm (the official CLI), uv (a test extra) and uv's cache holding the
+server's dependencies (``.ci/warm-uv-cache`` fills it; ``.ci/run`` does so): without them they skip, but under
+CI=true they fail. The bundle is built and launched once per session, with uv offline: a test never reaches
+the network.
 """
 
 from __future__ import annotations
@@ -48,10 +49,7 @@ SECRETS = {
     "chanjing_secret_key": "LEAKCANARY-form-chanjing-secret-c4",
     "gateway_api_key": "sk-LEAKCANARY-form-gateway-77e9",
 }
-#: Variables that tell uv how this machine reaches PyPI, passed on to the launched bundle.
-NETWORK = {"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy",
-           "https_proxy", "no_proxy", "all_proxy"}
-#: Long enough for uv to install the dependencies before the server answers ``initialize``.
+#: Long enough for uv to install the dependencies (from its cache) before the server answers ``initialize``.
 FIRST_ANSWER_SECONDS = 240
 
 
@@ -63,12 +61,24 @@ def tool_path() -> str:
 def require(*tools: str) -> None:
     """Skip when a tool is missing, or fail under CI=true, where every tool must be installed."""
     missing = [tool for tool in tools if shutil.which(tool, path=tool_path()) is None]
-    if not missing:
-        return
-    reason = f"needs {' and '.join(missing)} (the official mcpb CLI runs on Node.js; uv starts the bundle)"
+    if missing:
+        unavailable(f"needs {' and '.join(missing)} (the official mcpb CLI runs on Node.js; uv starts the bundle)")
+
+
+def unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def install_offline(unpacked: Path, env: dict[str, str]) -> None:
+    """Let uv install the bundle's environment from its cache alone, as the host's first launch would."""
+    done = subprocess.run([str(shutil.which("uv", path=tool_path())), "run", "--directory", str(unpacked),
+                           "python", "-c", "import mcp_server"], env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=FIRST_ANSWER_SECONDS)
+    if done.returncode != 0:
+        unavailable("uv's cache lacks the bundle's dependencies and tests stay offline: run .ci/warm-uv-cache "
+                    f"({done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'uv failed'})")
 
 
 def manifest_of(folder: Path) -> dict[str, Any]:
@@ -123,10 +133,10 @@ async def session(unpacked: Path, tmp_path_factory: pytest.TempPathFactory) -> S
     Image.new("RGB", (320, 240), "red").save(outside / "private.png")
     uv_cache = subprocess.run([str(shutil.which("uv", path=tool_path())), "cache", "dir"], capture_output=True,
                               text=True, check=True).stdout.strip()
-    # The host's own environment: its PATH (where it finds uv), the user's home, uv's shared cache, and how
-    # this machine reaches PyPI (certificates, proxies, uv's own settings).
-    network = {name: value for name, value in os.environ.items() if name.startswith("UV_") or name in NETWORK}
-    host_env = network | {"PATH": tool_path(), "HOME": str(home), "UV_CACHE_DIR": uv_cache}
+    # The host's own environment: its PATH (where it finds uv), the user's home and uv's shared cache; uv is
+    # kept offline so the test never reaches the network (the cache was filled at install time).
+    host_env = {"PATH": tool_path(), "HOME": str(home), "UV_CACHE_DIR": uv_cache, "UV_OFFLINE": "1"}
+    install_offline(unpacked, host_env)
     calls = {
         "generate": ("generate_image", {"prompt": "a paper boat", "size": "1K"}),
         "edit": ("edit_image", {"images": [str(references / "boat.png")], "prompt": "paint it red", "size": "1K"}),

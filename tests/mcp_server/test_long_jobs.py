@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mcp_types import ImageContent, TextContent
+from mcp_types import ImageContent, ResourceLink, TextContent
 
 from core.emulator import EmulatorState
 from tests.mcp_server.conftest import mcp_settings
@@ -25,7 +25,8 @@ class Progress:
 
 
 def strictly_increasing(values: list[float]) -> bool:
-    return all(b > a for a, b in zip(values, values[1:], strict=False))
+    """At least two values, each above the one before (one value or none proves nothing)."""
+    return len(values) >= 2 and all(b > a for a, b in zip(values, values[1:], strict=False))
 
 
 async def test_every_job_event_is_reported_as_progress_with_a_growing_value(connect):
@@ -94,9 +95,13 @@ async def test_a_job_not_done_in_time_returns_its_id_and_get_job_returns_the_res
         rest = await client.call_tool("get_job", {"job_id": job_id}, progress_callback=progress)
     assert not rest.is_error
     assert rest.structured_content["pending"] is False and rest.structured_content["status"] == "succeeded"
-    assert len(rest.structured_content["images"]) == 2
-    assert len([b for b in rest.content if isinstance(b, ImageContent)]) == 2
-    assert all(isinstance(b, TextContent) for b in rest.content[:1])
+    images = rest.structured_content["images"]
+    assert [image["index"] for image in images] == [0, 1]
+    # The summary, a preview of each image, then a link to each full-size file.
+    assert [type(b) for b in rest.content] == [TextContent, ImageContent, ImageContent, ResourceLink, ResourceLink]
+    summary = rest.content[0].text
+    assert job_id in summary and "succeeded, 2 images saved" in summary
+    assert [b.uri for b in rest.content[3:]] == [image["file_uri"] for image in images]
 
 
 async def test_get_job_on_a_still_held_job_reports_it_pending_again(connect, emulator, home):
