@@ -20,6 +20,7 @@ from pydantic import Field
 from core.errors import JobNotFoundError, SeedreamError
 from core.jobs import JobRecord
 from mcp_server.app import GALLERY_URI, gallery_html
+from mcp_server.app.board import session_scope
 from mcp_server.app.views import JobView, job_view
 from mcp_server.content import error_result
 from mcp_server.state import AppState
@@ -50,7 +51,7 @@ async def job_status(
     if job_id is None:
         if not ticket:
             return error_result("job_status needs a job_id or a ticket.", kind="invalid_request")
-        job_id = await state.board.job_for(ticket, session=ctx.session, timeout=TICKET_WAIT_SECONDS)
+        job_id = await state.board.job_for(ticket, scope=session_scope(ctx), timeout=TICKET_WAIT_SECONDS)
         if job_id is None:
             return CallToolResult(content=[TextContent(text=f"No job has started for ticket {ticket!r}.")],
                                   structured_content={"job_id": None})
@@ -72,10 +73,9 @@ APP_TOOLS: tuple[tuple[Any, ToolAnnotations], ...] = ((job_status, APP_READS),)
 def gallery_apps() -> Apps:
     """The Apps extension: the gallery resource and the app-only tools (pass to ``MCPServer(extensions=…)``)."""
     apps = Apps()
-    for fn, annotations in APP_TOOLS:
+    for fn, hints in APP_TOOLS:
         description = " ".join((fn.__doc__ or "").split())
-        apps.tool(resource_uri=GALLERY_URI, visibility=["app"], description=description,
-                  annotations=annotations)(fn)
+        apps.tool(resource_uri=GALLERY_URI, visibility=["app"], description=description, annotations=hints)(fn)
     apps.add_html_resource(
         GALLERY_URI,
         gallery_html(),
@@ -136,7 +136,7 @@ def _follow_running(state: AppState, job_id: str, ctx: Context) -> None:
     """A job this process runs but no gallery call started (e.g. its id came from get_job): follow it now."""
     watch = state.watches.get(job_id)
     if watch is not None and not state.board.is_followed(job_id):
-        state.board.follow(watch, job_id, session=ctx.session, request_id=None, ticket=None)
+        state.board.follow(watch, job_id)
 
 
 def _summary(view: JobView) -> str:

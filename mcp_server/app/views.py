@@ -20,7 +20,7 @@ _TOOL_FIELDS = ("prompt", "model", "size", "aspect_ratio", "count", "series", "g
 
 def image_uri(job_id: str, index: int, *, preview: bool = False) -> str:
     """The resource URI of a saved image (``preview``: its budgeted JPEG preview)."""
-    return f"seedream://jobs/{job_id}/images/{index + 1}" + ("/preview" if preview else "")
+    return f"seedream://jobs/{job_id}/images/{index}" + ("/preview" if preview else "")
 
 
 class ImageView(BaseModel):
