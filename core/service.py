@@ -106,6 +106,14 @@ class ImageService:
         handle = await self.start(request, requester=requester, on_event=on_event, parent_id=parent_id)
         return await handle.wait()
 
+    def cancel(self, job_id: str) -> bool:
+        """Stop a job running in this process; the images it saved are kept and it ends ``INTERRUPTED`` with
+        ``error_kind`` ``cancelled``. False when no such job runs here."""
+        for task in self._tasks:
+            if task.get_name() == f"seedream-job-{job_id}" and not task.done():
+                return task.cancel()
+        return False
+
     async def get_job(self, job_id: str) -> JobRecord:
         """Raises ``JobNotFoundError``."""
         return await self.store.get(job_id)

@@ -8,7 +8,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 
+from core.clocks import utc_now
 from core.events import Event, EventSink, Finished, ImageFailed, ImageReady, Progress, Queued, Started
 from core.jobs import Requester
 from core.requests import GenerateRequest, Plan
@@ -20,16 +23,24 @@ log = logging.getLogger(__name__)
 
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 
+#: Set while a ``tools/call`` is answered with a task (``mcp_server.tasks``): the job starts and the call
+#: returns at once, without waiting for it.
+ANSWER_WITH_TASK: ContextVar[bool] = ContextVar("answer_with_task", default=False)
+
 
 class JobWatch:
-    """A job this server started, fanning its events out to whichever tool calls are waiting for it."""
+    """A job this server started, fanning its events out to ``previews`` (which makes each image's preview as
+    it is saved) and to whichever tool calls are waiting for it."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, *, previews: EventSink | None = None) -> None:
         self.plan = plan
         self.handle: JobHandle | None = None
-        self._listeners: list[EventSink] = []
+        self.last_event: Event | None = None  # what the job did last, and when (a task's status)
+        self.updated_at: datetime | None = None
+        self._listeners: list[EventSink] = [previews] if previews else []
 
     async def on_event(self, event: Event) -> None:
+        self.last_event, self.updated_at = event, utc_now()
         for listener in list(self._listeners):
             try:
                 await listener(event)
@@ -84,7 +95,7 @@ class ProgressReporter:
         if isinstance(event, ImageReady | ImageFailed):
             self._done += 1
         whole = int(self._total) if isinstance(event, Finished) else self._done
-        await self._send(whole, _describe(event, self._done))
+        await self._send(whole, describe(event, self._done))
 
     async def heartbeat(self, elapsed: float) -> None:
         await self._send(self._done, f"Still generating ({self._done} image(s) done, {elapsed:.0f} s)")
@@ -113,7 +124,7 @@ async def wait_for(
     task = watch.handle.task
     loop = asyncio.get_running_loop()
     started = loop.time()
-    deadline = started + wait_seconds
+    deadline = started + (0 if ANSWER_WITH_TASK.get() else wait_seconds)
     while not task.done():
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -126,7 +137,8 @@ async def wait_for(
     return task.result()
 
 
-def _describe(event: Event, done: int) -> str:
+def describe(event: Event, done: int) -> str:
+    """An event in words (a progress notification's message)."""
     if isinstance(event, Queued):
         return f"Waiting for a free slot at the provider (position {event.position})"
     if isinstance(event, Started):

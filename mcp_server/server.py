@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, InputRequiredResult
-from pydantic import ValidationError
+from mcp_types import Resource as MCPResource
+from mcp_types import ResourceTemplate as MCPResourceTemplate
+from pydantic import AnyUrl, ValidationError
 
 from core.factory import open_service
 from core.http import HttpClient
 from core.references import ReferencePolicy
 from core.service import ImageService
 from core.settings import Settings
+from mcp_server import resources
 from mcp_server.app.extension import AppsOnlyForAppsClients, app_tool_names, gallery_apps
 from mcp_server.content import error_result
 from mcp_server.paths import allowed_roots
 from mcp_server.settings import McpSettings
 from mcp_server.state import AppState
+from mcp_server.tasks import TasksExtension
 from mcp_server.tools import TOOLS
 
 log = logging.getLogger(__name__)
@@ -30,13 +35,17 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "seedream"
 INSTRUCTIONS = (
     "ByteDance Seedream image generation. Images are saved full size on the server's disk; results name "
-    "each file by absolute path and include downscaled previews. A result with pending=true is still "
-    "running: call get_job with its job_id."
+    "each file by absolute path, include downscaled previews and link each image as a seedream:// resource. "
+    "A result with pending=true is still running: call get_job with its job_id."
 )
 
 
 class SeedreamServer(MCPServer[AppState]):
-    """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text."""
+    """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text, and whose
+    jobs' images are resources (``mcp_server.resources``)."""
+
+    #: The running server's state, set by the lifespan: ``resources/list`` is handled without a context.
+    state: AppState | None = None
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -50,6 +59,21 @@ class SeedreamServer(MCPServer[AppState]):
             if isinstance(exc.__cause__, ValidationError):
                 return error_result(invalid_arguments_message(exc.__cause__), kind="invalid_request")
             return error_result(str(exc), kind="invalid_request")  # the SDK's own words, e.g. "Unknown tool"
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        # Ours are read here rather than through SDK templates: a template has one MIME type, an image its own.
+        if resources.is_ours(str(uri)) and context is not None:
+            return [await resources.read(AppState.of(context), str(uri))]
+        return await super().read_resource(uri, context)
+
+    async def list_resources(self) -> list[MCPResource]:
+        listed = await super().list_resources()
+        return listed + (await resources.listed(self.state) if self.state else [])
+
+    async def list_resource_templates(self) -> list[MCPResourceTemplate]:
+        return await super().list_resource_templates() + resources.TEMPLATES
 
 
 def build_server(
@@ -70,16 +94,25 @@ def build_server(
     mcp_settings = mcp_settings or McpSettings(_env_file=None)
 
     @asynccontextmanager
-    async def lifespan(_server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        async with _service() as (opened, roots):
+            state = AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
+            assert isinstance(server, SeedreamServer)
+            server.state = state
+            try:
+                yield state
+            finally:
+                server.state = None
+
+    @asynccontextmanager
+    async def _service() -> AsyncIterator[tuple[ImageService, tuple[Any, ...]]]:
         if service is not None:
-            roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=service.settings.images_dir)
-            yield AppState(service=service, settings=mcp_settings, readable_roots=_readable(service, roots))
+            yield service, allowed_roots(mcp_settings.allowed_dirs, output_dir=service.settings.images_dir)
             return
         assert settings is not None
         roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=settings.images_dir)
-        policy = ReferencePolicy(allowed_roots=roots)
-        async with open_service(settings, http=http, reference_policy=policy) as opened:
-            yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
+        async with open_service(settings, http=http, reference_policy=ReferencePolicy(allowed_roots=roots)) as opened:
+            yield opened, roots
 
     wait = f"~{mcp_settings.wait_seconds:g} s"
     tools = [
@@ -97,7 +130,7 @@ def build_server(
         lifespan=lifespan,
         version=_version(),
         warn_on_duplicate_tools=False,
-        extensions=[gallery_apps()],  # the in-chat gallery, shown only to clients with MCP Apps
+        extensions=[TasksExtension(), gallery_apps()],  # gallery_apps: the in-chat gallery (MCP Apps clients)
         middleware=[AppsOnlyForAppsClients(app_tool_names())],
     )
 

@@ -52,11 +52,12 @@ Size = Annotated[
 ]
 Ratio = Annotated[AspectRatio | None, Field(description="With a tier: size=4K aspect_ratio=16:9.")]
 Count = Annotated[
-    int, Field(ge=1, le=MAX_COUNT, description="Independent images to pick from (one request each).")
+    int, Field(ge=1, le=MAX_COUNT, description="Takes: independent images to pick from.")
 ]
 Series = Annotated[
     int | None,
-    Field(ge=1, le=MAX_COUNT, description="Related images in one request (story, set); may make fewer."),
+    Field(ge=1, le=MAX_COUNT, description="Instead of takes: related images (story, set) in one request; "
+          "may make fewer."),
 ]
 Seed = Annotated[
     int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seedream-3.0/seededit-3.0 only.")
@@ -170,7 +171,9 @@ async def list_models(ctx: Context, provider: Provider = None) -> CallToolResult
 async def get_job(
     ctx: Context,
     job_id: Annotated[str, Field(description="From a result or list_jobs.")],
-    previews: Annotated[bool, Field(description="Include inline previews.")] = True,
+    previews: Annotated[
+        bool | None, Field(description="Default: only new ones; true: all; false: none.")
+    ] = None,
 ) -> Annotated[CallToolResult, JobResult]:
     """A job's result, as generate_image; waits up to ~45 s more while it runs."""
     state = AppState.of(ctx)
@@ -180,16 +183,15 @@ async def get_job(
             raise JobNotFoundError(f"No job {job_id!r} of this server.")
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)
+    which = "new" if previews is None else "all" if previews else "none"
     watch = state.watches.get(job_id)
     if watch is not None and watch.handle is not None and not watch.handle.task.done():
         done = len(record.images) + len(record.failures)
         generation = await _wait(ctx, state, watch, done=done)
         if generation is not None:
-            return await state.shaper.job(generation, pending=False, previews=previews)
+            return await state.shaper.job(generation, pending=False, previews=which)
         record = await state.service.get_job(job_id)
-    return await state.shaper.job(
-        record.to_generation(), pending=not record.status.finished, previews=previews
-    )
+    return await state.shaper.job(record.to_generation(), pending=not record.status.finished, previews=which)
 
 
 async def list_jobs(
@@ -222,7 +224,7 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
     try:
         request = GenerateRequest.create(**fields)
         plan = await state.service.plan(request)
-        watch = JobWatch(plan)
+        watch = JobWatch(plan, previews=state.previews.pipeline(plan.images))
         reporter = ProgressReporter(ctx.report_progress, images=plan.images)
         with watch.listening(reporter.on_event):
             handle = await state.watches.start(watch, state.service, request, requester=REQUESTER)

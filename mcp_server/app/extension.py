@@ -8,6 +8,7 @@ the tools, listings and results it got before the gallery existed (the graceful 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -34,6 +35,8 @@ BOUND_TOOLS = frozenset({"generate_image", "edit_image"})
 STATUS_WAIT_SECONDS = 25.0
 #: ...and this long for the call a ticket names to start its job.
 TICKET_WAIT_SECONDS = 10.0
+#: cancel_job answers once the job has stopped, or after this long.
+CANCEL_WAIT_SECONDS = 10.0
 
 APP_READS = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 APP_CANCELS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
@@ -67,7 +70,25 @@ async def job_status(
     return CallToolResult(content=[TextContent(text=_summary(view))], structured_content=view.model_dump(mode="json"))
 
 
-APP_TOOLS: tuple[tuple[Any, ToolAnnotations], ...] = ((job_status, APP_READS),)
+async def cancel_job(
+    ctx: Context, job_id: Annotated[str, Field(description="The running job to stop.")]
+) -> CallToolResult:
+    """Stop a running job of this server; the images it saved are kept. Answers once it has stopped."""
+    state = AppState.of(ctx)
+    try:
+        record = await _own_job(state, job_id)
+    except SeedreamError as exc:
+        return error_result(exc.message, kind=exc.kind)
+    if not record.status.finished and state.service.cancel(job_id):
+        watch = state.watches.get(job_id)
+        if watch is not None and watch.handle is not None:
+            await asyncio.wait({watch.handle.task}, timeout=CANCEL_WAIT_SECONDS)
+        record = await state.service.get_job(job_id)
+    view = job_view(record, state.board.live(job_id))
+    return CallToolResult(content=[TextContent(text=_summary(view))], structured_content=view.model_dump(mode="json"))
+
+
+APP_TOOLS: tuple[tuple[Any, ToolAnnotations], ...] = ((job_status, APP_READS), (cancel_job, APP_CANCELS))
 
 
 def gallery_apps() -> Apps:

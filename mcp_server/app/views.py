@@ -8,19 +8,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.catalog import CATALOG, Catalog
+from core.errors import FailureKind
 from core.jobs import JobRecord
-from core.results import GeneratedImage
+from core.results import GeneratedImage, JobStatus
 from mcp_server.app.board import LiveJob
+from mcp_server.models import PREVIEW_URI, image_uri
 
 _MIME = {"jpeg": "image/jpeg", "png": "image/png"}
 #: Request fields the tools take (the rest of a stored request are core options the tools do not offer).
 _TOOL_FIELDS = ("prompt", "model", "size", "aspect_ratio", "count", "series", "guidance", "watermark",
                 "output_format", "provider")
-
-
-def image_uri(job_id: str, index: int, *, preview: bool = False) -> str:
-    """The resource URI of a saved image (``preview``: its budgeted JPEG preview)."""
-    return f"seedream://jobs/{job_id}/images/{index}" + ("/preview" if preview else "")
 
 
 class ImageView(BaseModel):
@@ -38,7 +35,7 @@ class ImageView(BaseModel):
     @classmethod
     def of(cls, job_id: str, image: GeneratedImage) -> ImageView:
         return cls(index=image.index, uri=image_uri(job_id, image.index),
-                   preview_uri=image_uri(job_id, image.index, preview=True), name=image.path.name,
+                   preview_uri=PREVIEW_URI.format(job_id=job_id, index=image.index), name=image.path.name,
                    mime_type=_MIME.get(image.format, "application/octet-stream"), width=image.width,
                    height=image.height, bytes=image.bytes, seed=image.seed, path=str(image.path))
 
@@ -92,7 +89,7 @@ def job_view(record: JobRecord, live: LiveJob, *, catalog: Catalog = CATALOG) ->
     return JobView(
         job_id=record.id,
         tool=_tool(record),
-        status=str(record.status),
+        status=_status(record),
         finished=finished,
         version=live.version,
         queue_position=None if finished else live.queue_position,
@@ -107,6 +104,13 @@ def job_view(record: JobRecord, live: LiveJob, *, catalog: Catalog = CATALOG) ->
         error=record.error,
         actions=_actions(record, provider, catalog),
     )
+
+
+def _status(record: JobRecord) -> str:
+    """The job's status; a job stopped on request is ``cancelled`` (the store says interrupted, kind cancelled)."""
+    if record.status is JobStatus.INTERRUPTED and record.error_kind == FailureKind.CANCELLED:
+        return "cancelled"
+    return str(record.status)
 
 
 def _tool(record: JobRecord) -> str:

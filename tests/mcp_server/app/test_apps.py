@@ -12,7 +12,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp_server.app import GALLERY_URI, gallery_html
 
 TOOLS = {"generate_image", "edit_image", "list_models", "get_job", "list_jobs"}
-APP_ONLY = {"job_status"}
+APP_ONLY = {"job_status", "cancel_job"}
 
 
 def listing_size(tools) -> int:
