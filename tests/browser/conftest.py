@@ -37,6 +37,7 @@ class Studio:
     data_dir: Path
     base_url: str
     requests: list[Any] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # uncaught errors in the page or the gallery
 
     @property
     def gallery(self) -> Any:
@@ -55,6 +56,20 @@ class Studio:
 
     async def result_delivered(self) -> bool:
         return await self.page.evaluate("window.seedreamHost.state.resultDelivered")
+
+    async def host_result(self) -> dict[str, Any]:
+        """The result of the call the host rendered the gallery for (waits for it)."""
+        return await self.relay.host_calls["0"]
+
+    def tile(self, job: int, index: int) -> Any:
+        """The button that opens image ``index`` of job section ``job``."""
+        return self.job(job).locator(f"li.tile[data-index='{index}'] button.open")
+
+    async def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / name
+        await self.page.locator("iframe[title='Seedream gallery']").screenshot(path=str(path))
+        return path
 
 
 @pytest.fixture(scope="session")
@@ -86,8 +101,11 @@ def open_studio(tmp_path: Path, host_script: Path) -> Callable[[], AbstractAsync
                         page = await browser.new_page(viewport={"width": 820, "height": 900}, accept_downloads=True)
                         opened = Studio(page, relay, gate, tmp_path / "data", base_url)
                         page.on("request", lambda request: opened.requests.append(request))
+                        page.on("pageerror", lambda error: opened.errors.append(str(error)))
+                        page.on("console", lambda m: m.type == "error" and opened.errors.append(m.text))
                         try:
                             yield opened
+                            assert not opened.errors, opened.errors
                         finally:
                             gate.closed = False
                             gate.release(64)  # let held provider requests end before the server stops

@@ -32,3 +32,14 @@ export function fill(element: Element, ...children: Child[]): void {
 export function formatBytes(bytes: number): string {
   return bytes >= 1_048_576 ? `${(bytes / 1_048_576).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
 }
+
+/** Runs `action` when Enter is pressed in `input` (no <form>: hosts sandbox the frame without allow-forms, which
+ * drops submit events). */
+export function onEnter(input: HTMLInputElement, action: () => void): void {
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      action();
+    }
+  });
+}

@@ -181,7 +181,7 @@ export class JobSection {
     const label = `Image ${image.index + 1} of ${count}, ${image.width} × ${image.height}: open full size`;
     const picture = h("img", { alt: `Image ${image.index + 1}: ${this.view?.prompt ?? ""}`, decoding: "async" });
     const button = h("button", { type: "button", class: "open", "aria-label": label,
-      onclick: () => this.events.open(this, this.images.indexOf(image)) }, picture);
+      onclick: () => this.events.open(this, this.images.findIndex((i) => i.index === image.index)) }, picture);
     this.setTile(tile, "loading", button);
     tile.dataset.index = String(image.index);
     this.server.readImage(image.preview_uri).then(

@@ -1,25 +1,25 @@
 /** The reference tray: images picked with "Use as reference", and a prompt to make something new from them. */
-import { fill, h } from "./dom";
+import { fill, h, onEnter } from "./dom";
 import type { ImageView } from "./types";
 
 export class Tray {
   readonly element: HTMLElement;
   private readonly list = h("ul", { class: "tray-list", role: "list" });
-  private readonly input = h("input", { type: "text", name: "prompt", required: true, autocomplete: "off",
+  private readonly input = h("input", { type: "text", name: "prompt", autocomplete: "off",
     placeholder: "What to make from these references" });
   private readonly picked: Array<{ image: ImageView; thumbnail: string }> = [];
 
   constructor(private readonly submit: (images: ImageView[], prompt: string) => void) {
-    const form = h("form", { class: "tray-form" },
-      h("label", {}, "Prompt ", this.input),
-      h("button", { type: "submit" }, "Generate from references"));
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
+    const go = () => {
       const prompt = this.input.value.trim();
       if (!prompt || !this.picked.length) return;
       this.submit(this.picked.map((entry) => entry.image), prompt);
       this.input.value = "";
-    });
+    };
+    const form = h("div", { class: "tray-form" },
+      h("label", {}, "Prompt ", this.input),
+      h("button", { type: "button", onclick: go }, "Generate from references"));
+    onEnter(this.input, go);
     this.element = h("aside", { class: "tray", "aria-label": "References", hidden: true },
       h("h2", {}, "References"), this.list, form);
   }

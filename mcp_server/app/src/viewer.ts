@@ -3,7 +3,7 @@
  * the per-image actions. Keyboard: ←/→ move between images, Esc closes, Tab walks the actions.
  */
 import type { Strength } from "./actions";
-import { fill, formatBytes, h } from "./dom";
+import { fill, formatBytes, h, onEnter } from "./dom";
 import type { JobSection } from "./section";
 import { Server } from "./server";
 import type { ImageView } from "./types";
@@ -22,9 +22,9 @@ export class Viewer {
   private readonly title = h("p", { class: "viewer-title", id: "viewer-title" });
   private readonly picture = h("img", { class: "full", alt: "" });
   private readonly actionsBar = h("div", { class: "actions", role: "group", "aria-label": "Image actions" });
-  private readonly editInput = h("input", { type: "text", name: "prompt", required: true, autocomplete: "off",
+  private readonly editInput = h("input", { type: "text", name: "prompt", autocomplete: "off",
     placeholder: "e.g. make it night, add snow" });
-  private readonly editForm: HTMLFormElement;
+  private readonly editForm: HTMLDivElement;
   private section: JobSection | null = null;
   private position = 0;
 
@@ -32,14 +32,14 @@ export class Viewer {
     private readonly server: Server,
     private readonly actions: ImageActions,
   ) {
-    this.editForm = h("form", { class: "edit-form", hidden: true },
-      h("label", {}, "Edit instruction ", this.editInput),
-      h("button", { type: "submit" }, "Edit"));
-    this.editForm.addEventListener("submit", (event) => {
-      event.preventDefault();
+    const submit = () => {
       const prompt = this.editInput.value.trim();
       if (prompt && this.section) this.run(() => this.actions.edit(this.section!, this.image(), prompt));
-    });
+    };
+    this.editForm = h("div", { class: "edit-form", role: "group", "aria-label": "Edit", hidden: true },
+      h("label", {}, "Edit instruction ", this.editInput),
+      h("button", { type: "button", onclick: submit }, "Edit"));
+    onEnter(this.editInput, submit);
     const close = h("button", { type: "button", class: "close", "aria-label": "Close viewer",
       onclick: () => this.element.close() }, "×");
     const previous = h("button", { type: "button", class: "nav previous", "aria-label": "Previous image",
