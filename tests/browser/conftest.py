@@ -15,7 +15,7 @@ from mcp.client.stdio import StdioServerParameters
 from core.emulator import EmulatorConfig, EmulatorState, create_app
 from tests.browser import needs
 from tests.browser.rig import Gate, Relay, apps_client, build_host_script, gated
-from tests.mcp_server.test_entry_point import SCRIPT
+from tests.mcp_server.test_entry_point import SCRIPT, server_env
 from tests.reliability.harness import serve
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="needs playwright (pip install -e '.[test]')")
@@ -53,6 +53,14 @@ class Studio:
     async def render(self, tool: str, **arguments: Any) -> None:
         """The host calls ``tool`` as the model would and shows the gallery for it."""
         await self.page.evaluate("([name, args]) => window.seedreamHost.render(name, args)", [tool, arguments])
+
+    async def show_finished(self, *, theme: str = "light", **arguments: Any) -> Any:
+        """Open the host, have it render a generate_image call and wait until its job has succeeded; the
+        job's section."""
+        await self.open(theme=theme)
+        await self.render("generate_image", **arguments)
+        await playwright_api.expect(self.job(0)).to_have_attribute("data-status", "succeeded")
+        return self.job(0)
 
     async def result_delivered(self) -> bool:
         return await self.page.evaluate("window.seedreamHost.state.resultDelivered")
@@ -115,14 +123,6 @@ def open_studio(tmp_path: Path, host_script: Path) -> Callable[[], AbstractAsync
 
 
 def _server_env(tmp_path: Path, emulator: str) -> dict[str, str]:
-    """seedream-mcp with Ark pointed at the test's emulator; a made-up key; nothing from the environment."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "SEEDREAM_PROVIDER": "ark",
-        "ARK_API_KEY": "browser-test-key",
-        "SEEDREAM_ARK_BASE_URL": f"{emulator}/api/v3",
-        "SEEDREAM_DATA_DIR": str(tmp_path / "data"),
-    }
+    """seedream-mcp with Ark pointed at the test's emulator and a made-up key; nothing from the environment."""
+    return server_env(tmp_path, SEEDREAM_PROVIDER="ark", ARK_API_KEY="browser-test-key",
+                      SEEDREAM_ARK_BASE_URL=f"{emulator}/api/v3")

@@ -11,13 +11,18 @@ from playwright.async_api import expect
 pytestmark = pytest.mark.slow
 
 
+async def held_four_image_job(studio, prompt: str):
+    """The host renders a 4-image job whose provider requests all wait at the gate; its section."""
+    studio.gate.close()
+    await studio.open()
+    await studio.render("generate_image", prompt=prompt, count=4, size="1K")
+    await studio.gate.wait_until_held(4)
+    return studio.job(0)
+
+
 async def test_a_four_image_job_appears_in_the_gallery_image_by_image(open_studio):
     async with open_studio() as studio:
-        studio.gate.close()
-        await studio.open()
-        await studio.render("generate_image", prompt="a lighthouse at dawn", count=4, size="1K")
-        job = studio.job(0)
-        await studio.gate.wait_until_held(4)
+        job = await held_four_image_job(studio, "a lighthouse at dawn")
         await expect(job.locator("li.tile[data-state=pending]")).to_have_count(4)
         for saved in range(1, 5):
             studio.gate.release()
@@ -38,9 +43,7 @@ async def test_a_four_image_job_appears_in_the_gallery_image_by_image(open_studi
 
 async def test_clicking_an_image_shows_the_full_size_original_read_with_resources_read(open_studio):
     async with open_studio() as studio:
-        await studio.open()
-        await studio.render("generate_image", prompt="a red fox in snow", count=2, size="1K")
-        await expect(studio.job(0)).to_have_attribute("data-status", "succeeded")
+        await studio.show_finished(prompt="a red fox in snow", count=2, size="1K")
         await studio.tile(0, 1).click()
         full = studio.gallery.locator("dialog.viewer img.full")
         await expect(full).to_have_attribute("data-loaded", "full")
@@ -55,9 +58,7 @@ async def test_clicking_an_image_shows_the_full_size_original_read_with_resource
 
 async def test_vary_calls_edit_image_with_that_image_as_reference_and_its_images_appear(open_studio):
     async with open_studio() as studio:
-        await studio.open()
-        await studio.render("generate_image", prompt="a paper crane", count=2, size="1K")
-        await expect(studio.job(0)).to_have_attribute("data-status", "succeeded")
+        await studio.show_finished(prompt="a paper crane", count=2, size="1K")
         await studio.tile(0, 1).click()
         await studio.gallery.get_by_role("button", name="Vary (subtle)").click()
         variation = studio.job(1)
@@ -76,11 +77,7 @@ async def test_vary_calls_edit_image_with_that_image_as_reference_and_its_images
 
 async def test_cancel_stops_a_running_job_and_keeps_what_it_saved(open_studio):
     async with open_studio() as studio:
-        studio.gate.close()
-        await studio.open()
-        await studio.render("generate_image", prompt="a slow sunrise", count=4, size="1K")
-        job = studio.job(0)
-        await studio.gate.wait_until_held(4)
+        job = await held_four_image_job(studio, "a slow sunrise")
         studio.gate.release()
         await expect(job.locator("li.tile[data-state=ready]")).to_have_count(1)
         await job.get_by_role("button", name="Cancel").click()
@@ -96,9 +93,7 @@ async def test_cancel_stops_a_running_job_and_keeps_what_it_saved(open_studio):
 
 async def test_the_other_actions_call_the_servers_tools_through_the_host(open_studio):
     async with open_studio() as studio:
-        await studio.open()
-        await studio.render("generate_image", prompt="a glass apple", size="1K")
-        await expect(studio.job(0)).to_have_attribute("data-status", "succeeded")
+        await studio.show_finished(prompt="a glass apple", size="1K")
         viewer = studio.gallery.locator("dialog.viewer")
         await studio.tile(0, 0).click()
         await viewer.get_by_role("button", name="Reroll").click()
@@ -129,9 +124,7 @@ async def test_the_other_actions_call_the_servers_tools_through_the_host(open_st
 
 async def test_download_saves_the_original_file(open_studio):
     async with open_studio() as studio:
-        await studio.open()
-        await studio.render("generate_image", prompt="a blue door", size="1K")
-        await expect(studio.job(0)).to_have_attribute("data-status", "succeeded")
+        await studio.show_finished(prompt="a blue door", size="1K")
         await studio.tile(0, 0).click()
         async with studio.page.expect_download() as downloading:
             await studio.gallery.get_by_role("button", name="Download original").click()
@@ -144,10 +137,7 @@ async def test_download_saves_the_original_file(open_studio):
 
 async def test_the_gallery_works_from_the_keyboard_in_the_hosts_dark_theme_with_no_network_of_its_own(open_studio):
     async with open_studio() as studio:
-        await studio.open(theme="dark")
-        await studio.render("generate_image", prompt="night market lanterns", count=2, size="1K")
-        job = studio.job(0)
-        await expect(job).to_have_attribute("data-status", "succeeded")
+        await studio.show_finished(theme="dark", prompt="night market lanterns", count=2, size="1K")
         background = await studio.gallery.locator("body").evaluate("body => getComputedStyle(body).backgroundColor")
         assert background == "rgb(23, 23, 23)"  # the dark theme the host asked for
         viewer = studio.gallery.locator("dialog.viewer")
