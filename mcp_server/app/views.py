@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.catalog import CATALOG, Catalog
-from core.errors import FailureKind
+from core.catalog import CATALOG, Catalog, ModelSpec
+from core.errors import FailureKind, SeedreamError
 from core.jobs import JobRecord
 from core.results import GeneratedImage, JobStatus
 from mcp_server.app.board import LiveJob
@@ -118,16 +118,23 @@ def _tool(record: JobRecord) -> str:
 
 
 def _actions(record: JobRecord, provider: str, catalog: Catalog) -> JobActions:
-    """Edits use the job's model when it takes reference images, else the provider's editing default."""
     arguments = {k: v for k in _TOOL_FIELDS if (v := record.request.get(k)) not in (None, False)}
     if record.request.get("images"):
         arguments["images"] = list(record.request["images"])
-    model = catalog.find_model(provider, record.model)
-    if not model.max_references:
-        model = catalog.find_model(provider, None, editing=True)
-    tiers = sorted(model.sizes.tiers, key=lambda tier: float(tier[:-1]))
+    model = _edit_model(record, provider, catalog)
+    tiers = sorted(model.sizes.tiers, key=lambda tier: float(tier[:-1])) if model else []
     return JobActions(
         reroll=ToolCall(name=_tool(record), arguments=arguments),  # no seed: a reroll is a new draw
-        edit=EditTarget(model=model.key, provider=provider),
+        edit=EditTarget(model=model.key if model else None, provider=provider),
         rerender_size=tiers[-1] if tiers else None,
     )
+
+
+def _edit_model(record: JobRecord, provider: str, catalog: Catalog) -> ModelSpec | None:
+    """The job's model when it takes reference images, else the provider's editing default; None when the
+    catalog no longer knows them (the server's default then applies)."""
+    try:
+        model = catalog.find_model(provider, record.model)
+        return model if model.max_references else catalog.find_model(provider, None, editing=True)
+    except SeedreamError:
+        return None

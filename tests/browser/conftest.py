@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests: ``studio`` is the whole rig (see ``rig``) with a Chromium page on the host."""
+"""Fixtures of the browser tests: ``open_studio()`` opens the whole rig (see ``rig``) with Chromium on the host page."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from mcp.client.stdio import StdioServerParameters
+from playwright.async_api import async_playwright, expect
 
 from core.emulator import EmulatorConfig, EmulatorState, create_app
 from tests.browser import needs
@@ -18,9 +19,8 @@ from tests.browser.rig import Gate, Relay, apps_client, build_host_script, gated
 from tests.mcp_server.test_entry_point import SCRIPT, server_env
 from tests.reliability.harness import serve
 
-playwright_api = pytest.importorskip("playwright.async_api", reason="needs playwright (pip install -e '.[test]')")
 # Bounds for waiting on the page (events, not time, decide every assertion).
-playwright_api.expect.set_options(timeout=30_000)
+expect.set_options(timeout=30_000)
 
 #: Screenshots and other artefacts of the browser tests (kept by CI; build/ is not committed).
 ARTIFACTS = Path(os.environ.get("SEEDREAM_TEST_ARTIFACTS", "")
@@ -34,7 +34,6 @@ class Studio:
     page: Any
     relay: Relay
     gate: Gate
-    data_dir: Path
     base_url: str
     requests: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # uncaught errors in the page or the gallery
@@ -59,7 +58,7 @@ class Studio:
         job's section."""
         await self.open(theme=theme)
         await self.render("generate_image", **arguments)
-        await playwright_api.expect(self.job(0)).to_have_attribute("data-status", "succeeded")
+        await expect(self.job(0)).to_have_attribute("data-status", "succeeded")
         return self.job(0)
 
     async def result_delivered(self) -> bool:
@@ -103,11 +102,11 @@ def open_studio(tmp_path: Path, host_script: Path) -> Callable[[], AbstractAsync
             with (tmp_path / "seedream-mcp.log").open("w") as errlog:
                 async with apps_client(params, sent, errlog) as client:
                     relay = Relay(client=client, host_js=host_script, sent=sent)
-                    async with serve(relay.app()) as base_url, playwright_api.async_playwright() as playwright:
+                    async with serve(relay.app()) as base_url, async_playwright() as playwright:
                         browser = await playwright.chromium.launch(executable_path=str(needs.chromium()),
                                                                   args=needs.CHROMIUM_ARGS)
                         page = await browser.new_page(viewport={"width": 820, "height": 900}, accept_downloads=True)
-                        opened = Studio(page, relay, gate, tmp_path / "data", base_url)
+                        opened = Studio(page, relay, gate, base_url)
                         page.on("request", lambda request: opened.requests.append(request))
                         page.on("pageerror", lambda error: opened.errors.append(str(error)))
                         page.on("console", lambda m: m.type == "error" and opened.errors.append(m.text))

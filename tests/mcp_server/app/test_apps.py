@@ -9,6 +9,7 @@ import json
 import pytest
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
+from core.catalog import EDIT_DEFAULT_MODEL
 from mcp_server.app import GALLERY_URI, gallery_html
 
 TOOLS = {"generate_image", "edit_image", "list_models", "get_job", "list_jobs"}
@@ -114,3 +115,12 @@ async def test_job_status_needs_a_job_or_a_ticket(connect_host):
     async with connect_host(apps=True) as client:
         result = await client.call_tool("job_status", {})
     assert result.is_error and "job_id or a ticket" in result.content[0].text
+
+
+async def test_the_gallery_edits_a_job_of_a_model_without_references_with_the_providers_editing_model(connect_host):
+    async with connect_host(apps=True) as client:
+        await client.call_tool("generate_image", {"prompt": "a moth", "model": "seedream-3.0"},
+                               meta={"seedream/ticket": "app:moth"})
+        view = (await client.call_tool("job_status", {"ticket": "app:moth"})).structured_content
+    assert view["model"] == "seedream-3.0" and view["images"][0]["seed"] is not None  # 3.0 always gets a seed
+    assert view["actions"]["edit"] == {"model": EDIT_DEFAULT_MODEL["ark"], "provider": "sandbox"}
