@@ -107,13 +107,13 @@ export class JobSection {
       h("div", {}, h("dt", {}, term), h("dd", { class: term === "Job" ? "mono" : null }, value))));
   }
 
-  private progress(view: JobView | null): Node[] {
+  private progress(view: JobView | null): Array<Node | null> {
     const status = h("p", { class: "status", role: "status" }, statusText(view, this.expected()));
     if (view?.finished) {
       const failures = view.failures.map((failure) =>
         h("li", {}, `Image ${failure.index + 1}: ${failure.message}`));
       return [status, failures.length ? h("ul", { class: "failures" }, ...failures) : null,
-        view.error ? h("p", { class: "error", role: "alert" }, view.error) : null].filter(isNode);
+        view.error ? h("p", { class: "error", role: "alert" }, view.error) : null];
     }
     const done = view ? view.images.length + view.failures.length : 0;
     const bar = h("progress", { max: this.expected(), value: done, "aria-label": "Images saved" });
@@ -121,7 +121,7 @@ export class JobSection {
       ? h("button", { type: "button", class: "cancel", disabled: this.cancelling, onclick: () => this.cancel() },
         this.cancelling ? "Cancelling…" : "Cancel")
       : null;
-    return [h("div", { class: "progress-row" }, status, cancel), bar].filter(isNode);
+    return [h("div", { class: "progress-row" }, status, cancel), bar];
   }
 
   private async cancel(): Promise<void> {
@@ -229,8 +229,4 @@ function stringOr(value: unknown, fallback: string): string {
 
 function numberOr(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
-function isNode(value: Node | null): value is Node {
-  return value !== null;
 }
