@@ -7,6 +7,7 @@
     ├── ConfigurationError         a missing or invalid setting (names the variables to set)
     ├── JobNotFoundError           an unknown job id (or one the caller may not see)
     ├── QuotaExceededError         one of our own quotas (per user / per server) is used up
+    ├── BackendUnavailableError    the shared database or Redis cannot be reached (names the variable)
     └── ProviderError              the provider failed (provider, status, code, request_id, retryable)
         ├── ContentRejectedError       moderation refused the prompt, a reference or an output; never retried
         ├── ProviderQuotaError         the account's balance, quota or spending limit is used up
@@ -49,6 +50,7 @@ class FailureKind(StrEnum):
     SAVE_FAILED = "save_failed"  # produced by the provider but not saved here (disk full, unwritable folder)
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # the process running the job stopped
+    BACKEND_UNAVAILABLE = "backend_unavailable"  # the shared database or Redis does not answer
     INTERNAL = "internal"  # a bug of ours
 
 
@@ -90,6 +92,20 @@ class JobNotFoundError(SeedreamError):
     """No job with that id (or not one the caller may see)."""
 
     kind = FailureKind.JOB_NOT_FOUND
+
+
+class BackendUnavailableError(SeedreamError):
+    """A configured shared backend (the job database or Redis) does not answer; new jobs cannot start.
+
+    ``variable`` names the setting that points at it (``SEEDREAM_DATABASE_URL``, ``SEEDREAM_REDIS_URL``).
+    """
+
+    kind = FailureKind.BACKEND_UNAVAILABLE
+
+    def __init__(self, message: str, *, backend: str, variable: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.variable = variable
 
 
 class QuotaExceededError(SeedreamError):

@@ -7,13 +7,16 @@ Entry points use ``open_service``; an adapter that also needs the counters (quot
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from core.environment import jobs_database_variable
 from core.http import HttpClient, RetryPolicy, Timeouts
 from core.jobs import CounterStore, JobStore
-from core.jobs_sqlite import SqliteJobStore
+from core.jobs_check import check_jobs_database
+from core.jobs_sql import SqlJobStore
 from core.limits import AdmissionRegistry
 from core.references import ReferencePolicy
 from core.sandbox import SANDBOX_ORIGIN, LazySandboxTransport
@@ -48,11 +51,17 @@ def default_http(settings: CommonSettings) -> HttpClient:
 
 @asynccontextmanager
 async def open_backends(settings: CommonSettings, *, http: HttpClient | None = None) -> AsyncIterator[Backends]:
-    """Open the parts (closing them on exit); ``http`` replaces the default client (the caller closes it)."""
+    """Open the parts (closing them on exit); ``http`` replaces the default client (the caller closes it).
+
+    Raises:
+        ConfigurationError: the job database is not ours, damaged or cannot be written (it is left untouched).
+    """
+    # Read-only, before the store touches the file: a foreign or damaged file stays byte for byte as it was.
+    await asyncio.to_thread(check_jobs_database, settings.jobs_path, variable=jobs_database_variable(settings))
     own_http = http is None
     client = http or default_http(settings)
     try:
-        async with SqliteJobStore.open(settings.jobs_path) as store:
+        async with SqlJobStore.open(settings.jobs_path, output_dir=settings.images_dir) as store:
             yield Backends(settings=settings, http=client, jobs=store, counters=store,
                            storage=ImageStorage(settings.images_dir, client,
                                                 max_download_bytes=settings.max_download_bytes),

@@ -6,9 +6,10 @@ Two small interfaces, so each backend implements only what it stores:
 * ``CounterStore`` — daily quota counters (atomic across processes) and a small key/value table for adapter
   metadata (e.g. the Discord command-schema hash); used by the adapters that enforce quotas.
 
-``SqliteJobStore`` (``core.jobs_sqlite``) is the embedded default and implements both. A job's owning process
-is recorded by the store (``core.process``), so ``recover_interrupted()`` can mark the jobs of a process that
-is gone as ``INTERRUPTED``, keeping the images already saved.
+``SqlJobStore`` (``core.jobs_sql``) implements both, on SQLite (the embedded default) and PostgreSQL. A job's
+owning process is recorded by the store (``core.process`` and a heartbeat per process), so
+``recover_interrupted()`` can mark the jobs of a process that is gone as ``INTERRUPTED``, keeping the images
+already saved.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import base64
 import binascii
 import io
 import re
+import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from urllib.parse import unquote, urlparse
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import InvalidRequestError
+from core.filesystem import file_kind
 from core.modelspec import ReferenceRules
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")
+ALLOWED_SOURCES = "a local path, file:// URI, http(s) URL or data:image URI"
 _DATA_URI = re.compile(r"^data:image/([a-zA-Z0-9.+-]+);base64,(.*)$", re.DOTALL)
 _PIL_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff", "GIF": "gif"}
 
@@ -77,13 +80,21 @@ def load_references(sources: Sequence[str], rules: ReferenceRules, policy: Refer
     return [load_reference(src, rules, policy, field=f"images[{i}]") for i, src in enumerate(sources)]
 
 
-def load_reference(source: str, rules: ReferenceRules, policy: ReferencePolicy, *, field: str) -> ReferenceImage:
-    """Check one reference image (see module docstring)."""
-    if not isinstance(source, str) or not source.strip():
-        raise InvalidRequestError(field, source, "a local path, file:// URI, http(s) URL or data:image URI")
+def reference_scheme(source: str) -> str:
+    """The URI scheme of a reference, lower-cased ("" for a local path). "javascript:…" or "mailto:…" have no
+    "//" but are schemes too; a one-letter one is a Windows drive ("C:\\…")."""
     text = source.strip()
-    # "javascript:…", "mailto:…" have no "//" but are schemes too; a one-letter one is a Windows drive.
-    scheme = urlparse(text).scheme.lower() if _SCHEME.match(text) else ""
+    return urlparse(text).scheme.lower() if _SCHEME.match(text) else ""
+
+
+def load_reference(source: str, rules: ReferenceRules, policy: ReferencePolicy, *, field: str) -> ReferenceImage:
+    """Check one reference image (see module docstring). Schemes are matched in any case (``HTTP://``,
+    ``FILE://``); any scheme but http(s), file and data is refused by name.
+    """
+    if not isinstance(source, str) or not source.strip():
+        raise InvalidRequestError(field, source, ALLOWED_SOURCES)
+    text = source.strip()
+    scheme = reference_scheme(text)
     if scheme in ("http", "https"):
         return _url_reference(text, field)
     if rules.urls_only:
@@ -97,8 +108,7 @@ def load_reference(source: str, rules: ReferenceRules, policy: ReferencePolicy, 
             raise InvalidRequestError(field, text, "file:// URIs on this machine")
         return _file_reference(Path(unquote(parsed.path)), text, rules, policy, field)
     if scheme:
-        raise InvalidRequestError(field, _shorten(text), "a local path, file:// URI, http(s) URL or data:image URI",
-                                  reason=f"unsupported scheme {scheme!r}")
+        raise InvalidRequestError(field, _shorten(text), ALLOWED_SOURCES, reason=f"unsupported scheme {scheme!r}")
     return _file_reference(Path(text), text, rules, policy, field)
 
 
@@ -106,7 +116,8 @@ def _url_reference(url: str, field: str) -> ReferenceImage:
     parsed = urlparse(url)
     if not parsed.hostname or len(url) > 4096:
         raise InvalidRequestError(field, _shorten(url), "a well-formed http(s) URL")
-    return ReferenceImage(source=url, wire=url)
+    wire = parsed.scheme.lower() + url[len(parsed.scheme):]  # "HTTP://…" goes out as "http://…"
+    return ReferenceImage(source=url, wire=wire)
 
 
 def _data_uri_reference(uri: str, rules: ReferenceRules, field: str) -> ReferenceImage:
@@ -125,12 +136,21 @@ def _data_uri_reference(uri: str, rules: ReferenceRules, field: str) -> Referenc
 
 def _file_reference(path: Path, shown: str, rules: ReferenceRules, policy: ReferencePolicy,
                     field: str) -> ReferenceImage:
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # "~nobody/x": no such user
+        raise InvalidRequestError(field, shown, "an existing image file", reason="unknown user folder") from None
     if not path.is_absolute():
         raise InvalidRequestError(field, shown, "an absolute path", reason="relative paths are ambiguous")
     resolved = policy.check_path(path, field)
     try:
-        if not resolved.is_file():
-            raise InvalidRequestError(field, shown, "an existing image file", reason="no such file")
+        try:
+            # The path as given: /dev/stdin resolves to a "pipe:[…]" name that does not exist.
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise InvalidRequestError(field, shown, "an existing image file", reason="no such file") from None
+        if not stat.S_ISREG(mode):  # never opened: a FIFO or a device would block or never end
+            raise InvalidRequestError(field, shown, "an image file", reason=f"it is {file_kind(mode)}")
         size = resolved.stat().st_size
         if size > rules.max_bytes:
             raise InvalidRequestError(field, shown, f"images up to {_mib(rules.max_bytes)}",

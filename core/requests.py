@@ -175,6 +175,9 @@ def check_prompt(prompt: str) -> None:
         raise InvalidRequestError("prompt", prompt, f"at most {MAX_PROMPT_CHARS} characters",
                                   reason=f"it has {len(prompt)}")
     bad = next((c for c in prompt if unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t\r"), None)
+    if bad is not None and 0xDC80 <= ord(bad) <= 0xDCFF:  # how Python carries a byte that was not UTF-8
+        raise InvalidRequestError("prompt", prompt, "UTF-8 text",
+                                  reason=f"contains the byte 0x{ord(bad) - 0xDC00:02X}, which is not UTF-8")
     if bad is not None:
         raise InvalidRequestError("prompt", prompt, "text without control characters",
                                   reason=f"contains U+{ord(bad):04X}")

@@ -74,16 +74,22 @@ class ImageFailure:
     """One image that was not produced or not saved, by its index in the job.
 
     ``kind`` is a ``core.errors.FailureKind`` value decided by the provider adapter (or by storage when the
-    image could not be saved); ``code`` is the provider's own code, ``message`` says why and what to do.
+    image could not be saved: ``save_failed``, with the provider's link in ``source_url`` when it sent one);
+    ``code`` is the provider's own code (or the OS error's name), ``message`` says why and what to do.
     """
 
     index: int
     code: str
     message: str
     kind: str
+    # An image the provider produced but that could not be saved: where it can still be fetched, until when.
+    source_url: str | None = None
+    url_expires_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["url_expires_at"] = self.url_expires_at.isoformat() if self.url_expires_at else None
+        return data
 
 
 @dataclass

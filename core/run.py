@@ -39,9 +39,12 @@ class Outcome:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
     error_kind: str | None = None
-    download_error: ProviderError | None = None  # the first image that could not be saved, and why
+    lost: ImageFailure | None = None  # the first image that was produced but could not be downloaded or saved
+    stopped: int = 0  # images never asked for because the job was told to stop (``JobRun.wind_down``)
 
     def status(self) -> JobStatus:
+        if self.stopped:
+            return JobStatus.INTERRUPTED
         if not self.images:
             return JobStatus.FAILED
         return JobStatus.PARTIAL if (self.failures or self.error) else JobStatus.SUCCEEDED
@@ -60,6 +63,14 @@ class JobRun:
     emit: EventSink
     outcome: Outcome = field(default_factory=Outcome)
     _started: bool = False
+    _in_flight: int = 0  # images of admitted requests the provider has not delivered yet
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wind_down(self) -> int:
+        """Send no more provider requests: the ones already admitted finish and their images are saved, the
+        ones still waiting for admission are dropped. Returns how many images are still in flight."""
+        self._stopping.set()
+        return self._in_flight
 
     @property
     def context(self) -> JobContext:
@@ -91,7 +102,10 @@ class JobRun:
         try:
             requests = self.plan.requests()
             if len(requests) == 1:
-                await self._request(*requests[0], queue)
+                first, plan = requests[0]
+                admitted = asyncio.Event()
+                if not await self._unless_stopped(self._request(first, plan, queue, admitted=admitted), admitted):
+                    self.outcome.stopped += plan.images
             else:
                 await self._takes(requests, queue)
         finally:
@@ -99,8 +113,13 @@ class JobRun:
             failure = await saver
         if failure is not None:
             raise failure  # a bug of ours while saving: reported like the provider's failures
-        if not self.outcome.images and self.outcome.download_error is not None:
-            raise self.outcome.download_error  # nothing could be saved: that is why the job failed
+        outcome = self.outcome
+        if not outcome.images and outcome.lost is not None and outcome.error is None:
+            # Nothing could be saved: that is why the job failed.
+            outcome.error, outcome.error_kind = outcome.lost.message, outcome.lost.kind
+        if outcome.stopped and outcome.error is None:
+            outcome.error = f"stopped on request before {outcome.stopped} image(s) were sent to the provider"
+            outcome.error_kind = FailureKind.CANCELLED
 
     async def _takes(self, requests: list[tuple[int, Plan]], queue: asyncio.Queue[ProviderItem | None]) -> None:
         """Send every take; a take that fails becomes the failure of its images and the others go on."""
@@ -112,7 +131,10 @@ class JobRun:
                 await admitted[number - 1].wait()
             seen: set[int] = set()
             try:
-                await self._request(first, plan, queue, admitted=admitted[number], seen=seen)
+                request = self._request(first, plan, queue, admitted=admitted[number], seen=seen)
+                if not await self._unless_stopped(request, admitted[number]):
+                    admitted[number].set()  # the next take sees the stop at once
+                    self.outcome.stopped += plan.count
             except SeedreamError as exc:
                 admitted[number].set()
                 errors.append(exc)
@@ -136,14 +158,45 @@ class JobRun:
             if admitted is not None:
                 admitted.set()
             running = asyncio.create_task(self._mark_started())  # beside the request
+            self._in_flight += plan.images
+            left = plan.images
             try:
                 async for item in self.provider.generate(plan):
                     item = _shifted(item, first)
-                    if seen is not None and isinstance(item, ImagePayload | ImageFailure):
-                        seen.add(item.index)
+                    if isinstance(item, ImagePayload | ImageFailure):
+                        if left > 0:
+                            left, self._in_flight = left - 1, self._in_flight - 1
+                        if seen is not None:
+                            seen.add(item.index)
                     await queue.put(item)
             finally:
+                self._in_flight -= max(left, 0)
                 await running
+
+    async def _unless_stopped(self, request: Coroutine[Any, Any, None], admitted: asyncio.Event) -> bool:
+        """Run one provider request to its end, unless the job is told to stop before it is admitted: then
+        it is dropped (nothing was sent) and this returns False."""
+        if self._stopping.is_set():
+            request.close()  # never started: no admission asked, nothing sent
+            return False
+        sending = asyncio.create_task(request)
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({sending, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not sending.done() and not admitted.is_set():
+                sending.cancel()  # still waiting for its turn: nothing was sent
+                await asyncio.wait({sending})
+                if sending.cancelled():
+                    return False
+            await sending  # its end, or its error
+            return True
+        finally:
+            stop.cancel()
+            if not sending.done():  # the job itself is being cancelled
+                sending.cancel()
+                await asyncio.wait({sending})
+                if not sending.cancelled():
+                    sending.exception()  # retrieved: the job's cancellation is what matters now
 
     async def _mark_started(self) -> None:
         if not self._started:
@@ -171,8 +224,14 @@ class JobRun:
             except ProviderError as exc:
                 # One lost download (expired link, too big, cut short) must not cost the rest of the
                 # group, which is produced and paid for: it becomes that image's failure.
-                outcome.download_error = outcome.download_error or exc
                 item = ImageFailure(index=item.index, code=_code(exc), message=exc.message, kind=exc.kind)
+                outcome.lost = outcome.lost or item
+            except OSError as exc:
+                # Disk full, read-only, folder gone: the image is paid for, so its failure keeps the way to it
+                # (the provider's link and its expiry), and the next images are still tried.
+                log.warning("job %s: image %d could not be saved: %s", job_id, item.index + 1, exc)
+                item = self.storage.unsaved(item, exc)
+                outcome.lost = outcome.lost or item
             else:
                 outcome.images.append(image)
                 await self.store.add_image(job_id, image)

@@ -13,7 +13,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
+from core.environment import check_output_folder, expected_bytes
 from core.events import Event, EventSink, ignore_events
 from core.http import HttpClient
 from core.jobs import JobRecord, JobStore, Requester
@@ -28,6 +30,9 @@ from core.storage import ImageStorage
 
 log = logging.getLogger(__name__)
 
+#: ``JobRecord.extra`` key of the output folder a job writes to.
+OUTPUT_FOLDER_KEY = "output_dir"
+
 
 @dataclass
 class JobHandle:
@@ -36,9 +41,15 @@ class JobHandle:
     job_id: str
     plan: Plan
     task: asyncio.Task[Generation]
+    run: JobRun | None = None
 
     async def wait(self) -> Generation:
         return await asyncio.shield(self.task)
+
+    def wind_down(self) -> int:
+        """Let the job finish what the provider is already making, and send nothing more (a first Ctrl-C).
+        Returns how many images are still in flight. ``task.cancel()`` stops it at once instead."""
+        return self.run.wind_down() if self.run is not None else 0
 
 
 class ImageService:
@@ -66,7 +77,14 @@ class ImageService:
         for job_id in interrupted:
             record = await self.store.get(job_id)
             known = {image.index for image in record.images}
-            for image in await self.storage.recover(job_id, record.created_at or datetime.now(UTC)):
+            folder = record.extra.get(OUTPUT_FOLDER_KEY)  # the job's own: e.g. the CLI's --out
+            try:
+                found = await self.storage.recover(job_id, record.created_at or datetime.now(UTC),
+                                                   root=Path(folder) if folder else None)
+            except OSError as exc:  # the folder is gone or unreadable: the job stays as recorded
+                log.warning("job %s: could not look for its images in %s: %s", job_id, folder, exc)
+                continue
+            for image in found:
                 if image.index not in known:
                     await self.store.add_image(job_id, image)
         return interrupted
@@ -89,16 +107,23 @@ class ImageService:
         """Validate, record the job and start it in the background.
 
         Raises:
-            InvalidRequestError, ConfigurationError: before any job or provider call.
+            InvalidRequestError, ConfigurationError: before any job or provider call (including an output
+                folder that cannot take the images: see ``core.environment.check_output_folder``).
         """
         plan = plan or await self.plan(request)
+        await asyncio.to_thread(check_output_folder, self.storage.root, needed_bytes=expected_bytes(plan))
         job = await self.store.create(requester=requester, request=request.model_dump(mode="json"),
                                       parameters=plan.parameters(), provider=plan.provider, model=plan.model.key,
                                       prompt=request.prompt, parent_id=parent_id)
-        task = asyncio.create_task(self._run(plan, job, on_event), name=f"seedream-job-{job.id}")
+        # Where its files go, so crash recovery looks in the right folder whichever process does it.
+        await self.store.set_extra(job.id, OUTPUT_FOLDER_KEY, str(self.storage.root))
+        run = JobRun(plan=plan, job=job, provider=self.providers.get(plan.provider),
+                     admission=self.admission.for_provider(plan.kind), storage=self.storage, store=self.store,
+                     emit=_safe_sink(on_event))
+        task = asyncio.create_task(run.run(), name=f"seedream-job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return JobHandle(job_id=job.id, plan=plan, task=task)
+        return JobHandle(job_id=job.id, plan=plan, task=task, run=run)
 
     async def generate(self, request: GenerateRequest, *, requester: Requester,
                        on_event: EventSink = ignore_events, parent_id: str | None = None) -> Generation:
@@ -126,12 +151,6 @@ class ImageService:
         """Wait for running jobs (used at shutdown so nothing produced is lost)."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def _run(self, plan: Plan, job: JobRecord, on_event: EventSink) -> Generation:
-        run = JobRun(plan=plan, job=job, provider=self.providers.get(plan.provider),
-                     admission=self.admission.for_provider(plan.kind), storage=self.storage, store=self.store,
-                     emit=_safe_sink(on_event))
-        return await run.run()
 
 
 def _safe_sink(sink: EventSink) -> EventSink:

@@ -15,9 +15,10 @@ import sys
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, create_model, field_validator
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.catalog import Catalog
@@ -44,8 +45,9 @@ class CommonSettings(BaseSettings):
     """The settings every deployment has; ``settings_class`` adds the providers' own."""
 
     # An empty variable is not set: hosts write "" for a field left empty (e.g. Claude Desktop's form).
+    # No NaN or infinity: a timeout of "nan" or a latency of "inf" is a typo, not a setting.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True,
-                                      env_ignore_empty=True)
+                                      env_ignore_empty=True, allow_inf_nan=False)
 
     #: The providers these settings configure (set by ``settings_class``).
     specs: ClassVar[tuple[ProviderSpec, ...]] = ()
@@ -100,6 +102,26 @@ class CommonSettings(BaseSettings):
         return config.concurrency, config.images_per_minute
 
 
+def http_url(value: str) -> str:
+    """An absolute http(s) URL with a host (a provider base URL), surrounding spaces removed.
+
+    Raises:
+        ValueError: anything else (pydantic reports it naming the variable).
+    """
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # e.g. a port that is not a number
+        valid = False
+    if not valid:
+        raise ValueError("an absolute http(s) URL such as https://ark.cn-beijing.volces.com/api/v3")
+    return text
+
+
+HttpUrl = Annotated[str, AfterValidator(http_url)]
+
+
 class FieldNames:
     """The settings field names of one provider spec (one rule, used to declare and to read them)."""
 
@@ -118,7 +140,7 @@ def provider_fields(spec: ProviderSpec) -> dict[str, Any]:
     for variable, name in zip(spec.credentials, names.credentials, strict=True):
         aliases = (variable,) if variable.startswith(ENV_PREFIX) else (variable, ENV_PREFIX + variable)
         fields[name] = (SecretStr | None, Field(None, validation_alias=AliasChoices(*aliases)))
-    fields[names.base_url] = (str, spec.base_url)
+    fields[names.base_url] = (HttpUrl, spec.base_url)
     fields[names.concurrency] = (int, Field(spec.concurrency, ge=0))
     fields[names.images_per_minute] = (int, Field(spec.images_per_minute, ge=0))
     for option, definition in spec.options.items():

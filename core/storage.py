@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import errno
 import glob
 import json
 import os
@@ -23,11 +24,12 @@ from typing import Any
 
 import httpx2
 
-from core.errors import InvalidRequestError, ProviderError, ProviderResponseError, SeedreamError
+from core.errors import FailureKind, InvalidRequestError, ProviderError, ProviderResponseError, SeedreamError
+from core.filesystem import describe_os_error
 from core.http import HttpClient
 from core.providers.base import ImagePayload
 from core.references import probe_image
-from core.results import GeneratedImage, Usage
+from core.results import GeneratedImage, ImageFailure, Usage
 
 URL_LIFETIME = timedelta(hours=24)
 _UNSAFE = re.compile(r"[^a-z0-9]+")
@@ -58,11 +60,35 @@ class ImageStorage:
         self._folders: set[Path] = set()  # dated folders known to exist
 
     async def save(self, payload: ImagePayload, job: JobContext) -> GeneratedImage:
-        """Write one produced image and its sidecar; return where it is.
+        """Write one produced image and its sidecar; return where it is. A dated folder that vanished since
+        it was made is made again.
 
         Raises:
             ProviderError: the download failed (expired URL, cut short, not an image).
+            OSError: the image could not be written (disk full, read-only, permission): see ``unsaved``.
         """
+        try:
+            return await self._save(payload, job)
+        except FileNotFoundError:
+            self._folders.clear()
+            return await self._save(payload, job)
+
+    def unsaved(self, payload: ImagePayload, error: OSError) -> ImageFailure:
+        """The failure of an image that was produced but could not be written: why, and where the provider
+        still serves it (its link and until when) — the image is paid for, so the way to it must not be lost."""
+        why = describe_os_error(error)
+        code = errno.errorcode.get(error.errno or 0, "save_failed")
+        if payload.url:
+            expires = self._now() + URL_LIFETIME
+            message = (f"produced (and billed) but not saved in {self.root}: {why}. Download it from "
+                       f"{payload.url} before {expires:%Y-%m-%d %H:%M} UTC.")
+            return ImageFailure(index=payload.index, code=code, message=message, kind=FailureKind.SAVE_FAILED,
+                                source_url=payload.url, url_expires_at=expires)
+        message = (f"produced (and billed) but not saved in {self.root}: {why}. It came inline, without a link "
+                   "to fetch it again.")
+        return ImageFailure(index=payload.index, code=code, message=message, kind=FailureKind.SAVE_FAILED)
+
+    async def _save(self, payload: ImagePayload, job: JobContext) -> GeneratedImage:
         folder = await self._folder(job.created_at)
         stem = file_stem(job, payload.index)
         temp = folder / f".{stem}.part"
@@ -83,14 +109,16 @@ class ImageStorage:
             self._folders.add(folder)
         return folder
 
-    async def recover(self, job_id: str, created_at: datetime) -> list[GeneratedImage]:
+    async def recover(self, job_id: str, created_at: datetime, *, root: Path | None = None) -> list[GeneratedImage]:
         """The images of an interrupted job that are on disk (found by their sidecars), in index order; its
         temporary files are removed. For crash recovery: a killed process may have saved an image without
-        recording it in the job store."""
-        return await asyncio.to_thread(self._recover, job_id, created_at)
+        recording it in the job store. ``root`` is the output folder the job wrote to (default: this one's)."""
+        return await asyncio.to_thread(self._recover, job_id, created_at, root or self.root)
 
-    def _recover(self, job_id: str, created_at: datetime) -> list[GeneratedImage]:
-        folder = self.root / created_at.strftime("%Y-%m-%d")
+    def _recover(self, job_id: str, created_at: datetime, root: Path) -> list[GeneratedImage]:
+        folder = root / created_at.strftime("%Y-%m-%d")
+        if not folder.is_dir():
+            return []
         pattern = f"*-{glob.escape(job_id)}-*"
         for temp in folder.glob("." + pattern + ".part"):
             temp.unlink(missing_ok=True)

@@ -44,22 +44,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, real_stdout: int) -> int:
-    from pydantic import ValidationError
-
+    from core.errors import ConfigurationError
     from core.settings import Settings
+    from core.settings_errors import read_settings
     from mcp_server.settings import McpSettings
 
     try:
-        settings = Settings()
+        settings = read_settings(Settings)
         overrides = {k: v for k, v in vars(args).items() if v is not None and k != "log_level"}
-        mcp_settings = McpSettings(**overrides)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        name = ".".join(str(p) for p in first["loc"])
-        print(f"seedream-mcp: invalid setting {name}: {first['msg']}", file=sys.stderr)
+        mcp_settings = read_settings(McpSettings, **overrides)
+    except ConfigurationError as exc:
+        print(f"seedream-mcp: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     logging.getLogger().setLevel(args.log_level or "WARNING")
     _warn_if_unconfigured(settings)
+    _report_environment(settings)
     from mcp_server.server import build_server
 
     server = build_server(settings=settings, mcp_settings=mcp_settings)
@@ -69,6 +68,15 @@ def _run(args: argparse.Namespace, real_stdout: int) -> int:
     _restore_stdout(real_stdout)  # the SDK claims fd 1 for the protocol and diverts it again while serving
     server.run("stdio")
     return 0
+
+
+def _report_environment(settings: Settings) -> None:
+    """Say at start-up what keeps the server from saving or recording images; it still starts, lists its
+    tools, and every tool call that cannot work repeats the reason (Claude shows it there)."""
+    from core.environment import environment_problems
+
+    for problem in environment_problems(settings):
+        sys.stderr.write(f"seedream-mcp: {problem.message}\n")
 
 
 def _warn_if_unconfigured(settings: Settings) -> None:
@@ -87,22 +95,43 @@ def _warn_if_unconfigured(settings: Settings) -> None:
 def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:
     import anyio
 
-    from mcp_server.http import http_server, is_loopback
+    from mcp_server.http import http_server, is_loopback, loopback_socket
 
     token = mcp_settings.token.get_secret_value().strip() if mcp_settings.token else ""
+    if not token and not is_loopback(mcp_settings.host):
+        sys.stderr.write(
+            f"seedream-mcp: refusing to listen on {mcp_settings.host} without a token; set "
+            "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').\n"
+        )
+        return EXIT_USAGE
+    try:  # the port is taken before anything says "serving"
+        sock = loopback_socket(mcp_settings.host, mcp_settings.port)
+    except OSError as exc:
+        sys.stderr.write(f"seedream-mcp: cannot listen on {mcp_settings.host}:{mcp_settings.port} "
+                         f"({_bind_words(exc)}); choose another with --port or SEEDREAM_MCP_PORT.\n")
+        return EXIT_USAGE
     if not token:
-        if not is_loopback(mcp_settings.host):
-            sys.stderr.write(
-                f"seedream-mcp: refusing to listen on {mcp_settings.host} without a token; set "
-                "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').\n"
-            )
-            return EXIT_USAGE
         token = secrets.token_urlsafe(24)
         sys.stderr.write(f"seedream-mcp: SEEDREAM_MCP_TOKEN is not set; this run's bearer token is {token}\n")
-    uvicorn_server = http_server(server, host=mcp_settings.host, port=mcp_settings.port, token=token)
-    print(f"seedream-mcp: serving MCP at http://{mcp_settings.host}:{mcp_settings.port}/mcp", file=sys.stderr)
-    anyio.run(uvicorn_server.serve)
+    port = sock.getsockname()[1]
+    uvicorn_server = http_server(server, host=mcp_settings.host, port=port, token=token)
+    print(f"seedream-mcp: serving MCP at http://{mcp_settings.host}:{port}/mcp", file=sys.stderr)
+    try:
+        anyio.run(lambda: uvicorn_server.serve(sockets=[sock]))
+    finally:
+        sock.close()
     return 0
+
+
+def _bind_words(error: OSError) -> str:
+    import errno
+    import socket
+
+    if isinstance(error, socket.gaierror):
+        return "no such host"
+    if error.errno == errno.EADDRINUSE:
+        return "the port is in use"
+    return error.strerror or str(error)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +144,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="HTTP address, default 127.0.0.1 (SEEDREAM_MCP_HOST)")
     parser.add_argument("--port", type=int, help="HTTP port, default 8791 (SEEDREAM_MCP_PORT)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default WARNING")
+    parser.add_argument("--version", action="version", version=f"seedream-mcp {_version()}")
     return parser
+
+
+def _version() -> str:
+    from core.about import version
+
+    return version()
 
 
 def _log_to_stderr() -> None:

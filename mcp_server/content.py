@@ -96,6 +96,12 @@ def error_result(message: str, *, kind: str, job_id: str | None = None) -> CallT
     return _result([TextContent(text=text)], structured, is_error=True)
 
 
+def unknown_job(job_id: str) -> str:
+    """The one answer for a job id this server cannot show: unknown, or another adapter's (not revealed)."""
+    shown = job_id if len(job_id) <= 40 else job_id[:39] + "…"
+    return f"No job with id {shown!r} on this server."
+
+
 def resource_link(job_id: str, image: GeneratedImage) -> ResourceLink:
     """The image as a resource any client can read (the text and structured content keep its file path)."""
     return ResourceLink(
@@ -122,7 +128,9 @@ def job_text(
     if pending:
         head += (
             f'still running; {n} {noun} saved so far. Call get_job with job_id "{generation.job_id}" '
-            "to wait for the rest (the job keeps running either way)."
+            "to wait for the rest. The job keeps running while this server runs, also if this call ends; "
+            "if the server is stopped first, the images saved by then are kept and the job shows as "
+            "interrupted."
         )
     elif n == 0:
         head += f"{generation.status}; nothing was saved."

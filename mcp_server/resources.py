@@ -25,6 +25,7 @@ from mcp_types import ResourceTemplate as MCPResourceTemplate
 from core.errors import JobNotFoundError
 from core.jobs import JobRecord
 from core.results import GeneratedImage
+from mcp_server.content import unknown_job
 from mcp_server.models import IMAGE_URI, JOB_URI, PREVIEW_URI, image_uri, job_result
 from mcp_server.paths import is_inside
 from mcp_server.state import AppState
@@ -110,7 +111,7 @@ async def _job(state: AppState, job_id: str) -> JobRecord:
     except JobNotFoundError:
         record = None
     if record is None or record.requester.adapter != REQUESTER.adapter:  # other adapters' jobs stay unseen
-        raise ResourceNotFoundError(f"No job {job_id!r} of this server (list_jobs shows the recent ones).")
+        raise ResourceNotFoundError(f"{unknown_job(job_id)} list_jobs shows the recent ones.")
     return record
 
 

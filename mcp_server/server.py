@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Resource as MCPResource
 from mcp_types import ResourceTemplate as MCPResourceTemplate
 from pydantic import AnyUrl, ValidationError
 
+from core.errors import ConfigurationError, FailureKind
 from core.factory import open_service
 from core.http import HttpClient
 from core.references import ReferencePolicy
@@ -42,14 +43,22 @@ INSTRUCTIONS = (
 
 class SeedreamServer(MCPServer[AppState]):
     """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text, and whose
-    jobs' images are resources (``mcp_server.resources``)."""
+    jobs' images are resources (``mcp_server.resources``).
 
+    ``unavailable`` holds the start-up problem (e.g. a job database that is not ours) that keeps it from
+    generating: it still starts and lists its tools, so the client shows that reason on every call instead of
+    "server disconnected".
+    """
+
+    unavailable: str | None = None
     #: The running server's state, set by the lifespan: ``resources/list`` is handled without a context.
     state: AppState | None = None
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        if self.unavailable is not None and self._tool_manager.get_tool(name) is not None:
+            return error_result(self.unavailable, kind=FailureKind.CONFIGURATION)
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -65,6 +74,8 @@ class SeedreamServer(MCPServer[AppState]):
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
         # Ours are read here rather than through SDK templates: a template has one MIME type, an image its own.
         if resources.is_ours(str(uri)) and context is not None:
+            if self.unavailable is not None:
+                raise ResourceError(self.unavailable)
             return [await resources.read(AppState.of(context), str(uri))]
         return await super().read_resource(uri, context)
 
@@ -84,7 +95,9 @@ def build_server(
     service: ImageService | None = None,
 ) -> SeedreamServer:
     """The server. Its lifespan opens an ``ImageService`` from ``settings`` (on ``http`` if given, e.g. a
-    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it).
+    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it). When the
+    service cannot be opened (a ``ConfigurationError`` such as a foreign job database), the server still
+    serves, and every tool call answers with that problem.
 
     Raises:
         ValueError: neither ``settings`` nor ``service`` was given.
@@ -95,24 +108,32 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        async with _service() as (opened, roots):
-            state = AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
-            assert isinstance(server, SeedreamServer)
+        assert isinstance(server, SeedreamServer)
+        async with _state(server) as state:
             server.state = state
             try:
-                yield state
+                yield state  # type: ignore[misc]  # None when unavailable: call_tool answers with the problem
             finally:
                 server.state = None
 
     @asynccontextmanager
-    async def _service() -> AsyncIterator[tuple[ImageService, tuple[Any, ...]]]:
+    async def _state(server: SeedreamServer) -> AsyncIterator[AppState | None]:
         if service is not None:
-            yield service, allowed_roots(mcp_settings.allowed_dirs, output_dir=service.settings.images_dir)
+            roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=service.settings.images_dir)
+            yield AppState(service=service, settings=mcp_settings, readable_roots=_readable(service, roots))
             return
         assert settings is not None
         roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=settings.images_dir)
-        async with open_service(settings, http=http, reference_policy=ReferencePolicy(allowed_roots=roots)) as opened:
-            yield opened, roots
+        policy = ReferencePolicy(allowed_roots=roots)
+        async with AsyncExitStack() as stack:
+            try:
+                opened = await stack.enter_async_context(open_service(settings, http=http, reference_policy=policy))
+            except ConfigurationError as exc:
+                log.debug("cannot generate: %s", exc.message)  # the entry point has said it on stderr
+                server.unavailable = exc.message
+                yield None
+                return
+            yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
 
     wait = f"~{mcp_settings.wait_seconds:g} s"
     tools = [
@@ -199,9 +220,6 @@ def _readable(service: ImageService, roots: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from core.about import version
 
-    try:
-        return version("seedream-studio")
-    except PackageNotFoundError:
-        return "0"
+    return version()

@@ -16,7 +16,7 @@ class McpSettings(BaseSettings):
 
     # An empty variable is not set: Claude Desktop writes "" for a field left empty in the bundle's form.
     model_config = SettingsConfigDict(env_prefix="SEEDREAM_MCP_", env_file=".env", extra="ignore",
-                                      env_ignore_empty=True)
+                                      env_ignore_empty=True, allow_inf_nan=False)
 
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"

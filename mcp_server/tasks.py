@@ -22,7 +22,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.server.mcpserver.server import require_client_extension
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolRequestParams, CallToolResult, RequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from core.errors import FailureKind, JobNotFoundError
@@ -69,7 +69,7 @@ class TasksExtension(Extension):
         finally:
             ANSWER_WITH_TASK.reset(token)
         structured = result.structured_content if isinstance(result, CallToolResult) else None
-        if not structured or result.is_error or not structured.get("pending"):  # type: ignore[union-attr]
+        if not structured or not structured.get("pending") or getattr(result, "is_error", False):
             return result  # refused before any job, or already done: the plain result says it all
         state = _state(ctx)
         return {"resultType": "task", **await task_status(state, await _job(state, structured["job_id"]))}
@@ -148,7 +148,8 @@ async def _job(state: AppState, task_id: str) -> JobRecord:
 
 def _state(ctx: ServerRequestContext[Any, Any]) -> AppState:
     state = ctx.lifespan_context
-    assert isinstance(state, AppState), "the server was built without its lifespan"
+    if not isinstance(state, AppState):  # the service could not be opened: a tool call says why
+        raise MCPError(code=INTERNAL_ERROR, message="This server cannot reach its jobs now; call a tool to see why.")
     return state
 
 

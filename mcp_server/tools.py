@@ -13,12 +13,13 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from core.catalog import MODELS, PROVIDERS, RATIOS, SANDBOX_PREFIX, ModelSpec, models_for
-from core.errors import JobNotFoundError, SeedreamError
+from core.errors import FailureKind, JobNotFoundError, SeedreamError
 from core.jobs import Requester
 from core.requests import MAX_PROMPT_CHARS, SEED_RANGE, GenerateRequest
 from core.results import Generation
-from mcp_server.content import error_result
+from mcp_server.content import error_result, unknown_job
 from mcp_server.models import JobList, JobResult, JobSummary, ModelInfo, ModelList
+from mcp_server.preview_cache import Which
 from mcp_server.progress import JobWatch, ProgressReporter, wait_for
 from mcp_server.state import AppState
 
@@ -179,11 +180,11 @@ async def get_job(
     state = AppState.of(ctx)
     try:
         record = await state.service.get_job(job_id)
-        if record.requester.adapter != REQUESTER.adapter:
-            raise JobNotFoundError(f"No job {job_id!r} of this server.")
-    except SeedreamError as exc:
-        return error_result(exc.message, kind=exc.kind)
-    which = "new" if previews is None else "all" if previews else "none"
+        if record.requester.adapter != REQUESTER.adapter:  # another adapter's job: as if it did not exist
+            raise JobNotFoundError(job_id)
+    except JobNotFoundError:
+        return error_result(unknown_job(job_id), kind=FailureKind.JOB_NOT_FOUND)
+    which: Which = "new" if previews is None else "all" if previews else "none"
     watch = state.watches.get(job_id)
     if watch is not None and watch.handle is not None and not watch.handle.task.done():
         done = len(record.images) + len(record.failures)

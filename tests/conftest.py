@@ -23,6 +23,9 @@ from core.service import ImageService
 from core.settings import Settings
 from tests.hermetic import GUARD, provider_variables
 
+# PostgreSQL / Redis fixtures and the --backends switch (tests/services.py).
+pytest_plugins = ["tests.services"]
+
 
 class RecordingSleep:
     """An injected ``sleep`` that returns at once and remembers every delay asked for."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bots.discord.settings import BotSettings
+from core.about import version
 from core.errors import ConfigurationError
 from core.factory import open_backends, running_service
 from core.providers.registry import default_provider
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="TOML or JSON file with the bot policy (SEEDREAM_DISCORD_CONFIG)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"seedream-bot {version()}")
     return parser
 
 

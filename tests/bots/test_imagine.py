@@ -56,6 +56,7 @@ async def test_the_reply_shows_the_queue_position_then_progress(tmp_path: Path) 
     async with world_of(tmp_path, service_settings={"ark_concurrency": 1}) as world:
         hold = world.hold()
         first = await world.imagine("the first in line")
+        await first.wait_for(lambda r: r.original is not None and "Generating" in r.original.content)
         second = await world.imagine("the second in line")
         await second.wait_for(lambda r: r.original is not None and "position 1" in r.original.content)
 

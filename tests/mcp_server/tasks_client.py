@@ -33,7 +33,11 @@ class CancelTaskRequest(Request[TaskParams, Literal["tasks/cancel"]]):
     name_param = "taskId"
 
 
-class UpdateTaskRequest(Request[TaskParams, Literal["tasks/update"]]):
+class UpdateTaskParams(TaskParams):
+    input_responses: dict[str, Any]
+
+
+class UpdateTaskRequest(Request[UpdateTaskParams, Literal["tasks/update"]]):
     method: Literal["tasks/update"] = "tasks/update"
     name_param = "taskId"
 
@@ -65,6 +69,11 @@ class AckResult(Result):
 
 async def get_task(session: ClientSession, task_id: str) -> DetailedTask:
     return await session.send_request(GetTaskRequest(params=TaskParams(task_id=task_id)), DetailedTask)
+
+
+async def update_task(session: ClientSession, task_id: str, responses: dict[str, Any]) -> AckResult:
+    request = UpdateTaskRequest(params=UpdateTaskParams(task_id=task_id, input_responses=responses))
+    return await session.send_request(request, AckResult)
 
 
 async def cancel_task(session: ClientSession, task_id: str) -> AckResult:

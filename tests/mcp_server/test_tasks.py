@@ -28,6 +28,7 @@ from tests.mcp_server.tasks_client import (
     cancel_task,
     get_task,
     until_job_done,
+    update_task,
 )
 
 MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
@@ -98,6 +99,18 @@ async def test_tasks_get_needs_the_extension_declared_and_an_id_of_this_servers_
                 await get_task(client.session, task_id)
             assert unknown.value.code == INVALID_PARAMS and "Task not found" in unknown.value.message
     assert undeclared.value.code == MISSING_REQUIRED_CLIENT_CAPABILITY
+
+
+async def test_tasks_update_is_acknowledged_and_changes_nothing_since_these_tasks_never_ask_for_input(connect):
+    async with connect(mode="auto", extensions=[TasksClient(until_job_done)]) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a quill", "size": "1K"})
+        job_id = result.structured_content["job_id"]
+        ack = await update_task(client.session, job_id, {"name": {"action": "accept", "content": {}}})
+        task = await get_task(client.session, job_id)
+        with pytest.raises(MCPError) as unknown:
+            await update_task(client.session, "nosuchjob", {})
+    assert ack.model_extra == {"resultType": "complete"} and task.status == "completed"  # an empty ack
+    assert unknown.value.code == INVALID_PARAMS
 
 
 async def test_a_finished_task_is_still_retrievable_after_the_server_restarts(connect):

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from core.emulator import EmulatorConfig, EmulatorState, create_app
 from core.http import HttpClient, RetryPolicy
-from core.jobs_sqlite import SqliteJobStore
+from core.jobs_sql import SqlJobStore
 from core.limits import AdmissionRegistry
 from core.providers.base import Provider
 from core.providers.chanjing import ChanjingProvider
@@ -312,7 +312,7 @@ class ChanjingOnTestTime:
 @asynccontextmanager
 async def open_service(settings: Settings, http: HttpClient, time: FakeTime) -> AsyncIterator[ImageService]:
     """``ImageService`` assembled as ``ImageService.open`` does, with Chanjing polling on test time."""
-    async with SqliteJobStore.open(settings.jobs_path) as store:
+    async with SqlJobStore.open(settings.jobs_path, output_dir=settings.images_dir) as store:
         service = ImageService(
             settings=settings,
             http=http,

@@ -31,6 +31,7 @@ from PIL import Image
 from core.factory import open_service
 from core.http import HttpClient
 from core.results import JobStatus
+from core.service import OUTPUT_FOLDER_KEY
 from mcp_server.server import build_server
 from mcp_server.settings import McpSettings
 from tests.conftest import make_settings
@@ -135,6 +136,36 @@ async def test_a_cli_group_killed_midway_leaves_whole_images_and_an_interrupted_
     assert record.status is JobStatus.INTERRUPTED and sorted(i.path for i in record.images) == saved
 
 
+@pytest.mark.slow
+async def test_a_cli_job_killed_under_out_dir_is_recovered_from_that_folder_by_a_later_run_without_it(
+        tmp_path: Path, slow_ark: Emulator):
+    env = env_for(tmp_path, slow_ark)
+    db, elsewhere = tmp_path / "data" / "jobs.sqlite3", tmp_path / "elsewhere"
+    cli = await asyncio.create_subprocess_exec(
+        BIN / "seedream", "generate", "six lanterns", "--size", "1K", "--count", str(GROUP), "--out", str(elsewhere),
+        "--json", env=env, cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        job_id = await wait_for_first_image(db, cli)
+    finally:
+        await kill(cli)
+
+    # A later run with the default output folder recovers the job from the folder it wrote to.
+    shown = await asyncio.create_subprocess_exec(
+        BIN / "seedream", "jobs", job_id, "--json", env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await shown.communicate()
+    assert shown.returncode == 0, err.decode()
+    job = json.loads(out)
+    saved = images_on_disk(elsewhere)
+    assert_only_whole_files(elsewhere)
+    assert job["status"] == "interrupted"
+    assert 1 <= len(saved) < GROUP and sorted(Path(i["path"]) for i in job["images"]) == saved
+    assert list(elsewhere.rglob("*.part")) == []
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        (extra,) = connection.execute("SELECT extra FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert json.loads(extra)[OUTPUT_FOLDER_KEY] == str(elsewhere)  # what recovery reads (see the test below)
+
+
 def rpc(method: str, params: dict, ident: int | None = None) -> bytes:
     message = {"jsonrpc": "2.0", "method": method, "params": params} | ({"id": ident} if ident else {})
     return (json.dumps(message) + "\n").encode()
@@ -182,19 +213,21 @@ from pathlib import Path
 from PIL import Image
 from core.http import HttpClient
 from core.jobs import Requester
-from core.jobs_sqlite import SqliteJobStore
+from core.jobs_sql import SqlJobStore
 from core.providers.base import ImagePayload
+from core.service import OUTPUT_FOLDER_KEY
 from core.storage import ImageStorage, JobContext, file_stem
 
-async def main(data):
+async def main(data, out):
     png = io.BytesIO()
     Image.new("RGB", (64, 48), "teal").save(png, "PNG")
     b64 = base64.b64encode(png.getvalue()).decode()
-    store = await SqliteJobStore.connect(data / "jobs.sqlite3")
+    store = await SqlJobStore.connect(data / "jobs.sqlite3", output_dir=data / "images")
     job = await store.create(requester=Requester(adapter="cli"), request={"prompt": "p"}, parameters={},
                              provider="sandbox", model="seedream-4.0", prompt="three teal tiles")
     await store.mark_running(job.id)
-    storage = ImageStorage(data / "images", HttpClient.create())
+    storage = ImageStorage(out, HttpClient.create())
+    await store.set_extra(job.id, OUTPUT_FOLDER_KEY, str(out))  # as ImageService.start records it
     context = JobContext(job_id=job.id, prompt=job.prompt, provider="sandbox", model="seedream-4.0",
                          model_id="m", parameters={}, created_at=job.created_at)
     await store.add_image(job.id, await storage.save(ImagePayload(index=0, b64=b64), context))
@@ -204,19 +237,21 @@ async def main(data):
     print(job.id, flush=True)
     os._exit(0)  # no finish, no cleanup: as if killed
 
-asyncio.run(main(Path(sys.argv[1])))
+data = Path(sys.argv[1])
+asyncio.run(main(data, Path(sys.argv[2]) if len(sys.argv) > 2 else data / "images"))
 """
 
 
+@pytest.mark.parametrize("folder", ["data/images", "elsewhere"], ids=["default folder", "--out folder"])
 async def test_an_image_saved_but_not_yet_recorded_when_the_process_died_is_recovered_from_its_sidecar(
-        tmp_path: Path):
+        tmp_path: Path, folder: str):
+    images = tmp_path / folder
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", DIES_IN_THE_WINDOW, str(tmp_path / "data"), cwd=Path(__file__).parents[2],
+        sys.executable, "-c", DIES_IN_THE_WINDOW, str(tmp_path / "data"), str(images), cwd=Path(__file__).parents[2],
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await child.communicate()
     assert child.returncode == 0, err.decode()
     job_id = out.decode().strip()
-    images = tmp_path / "data" / "images"
     assert len(list(images.rglob(".*.part"))) == 1  # the half-written image 2
 
     async with open_service(make_settings(tmp_path)) as service:
