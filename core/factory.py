@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.environment import jobs_database_variable
 from core.http import HttpClient, RetryPolicy, Timeouts
@@ -50,8 +51,12 @@ def default_http(settings: CommonSettings) -> HttpClient:
 
 
 @asynccontextmanager
-async def open_backends(settings: CommonSettings, *, http: HttpClient | None = None) -> AsyncIterator[Backends]:
-    """Open the parts (closing them on exit); ``http`` replaces the default client (the caller closes it).
+async def open_backends(settings: CommonSettings, *, http: HttpClient | None = None,
+                        output_dir: Path | None = None) -> AsyncIterator[Backends]:
+    """Open the parts (closing them on exit); ``http`` replaces the default client (the caller closes it);
+    ``output_dir`` is where this process saves images instead of the configured folder (the CLI's ``--out``):
+    the job store records paths relative to the configured folder only (shared by every replica), others in
+    full.
 
     Raises:
         ConfigurationError: the job database is not ours, damaged or cannot be written (it is left untouched).
@@ -63,7 +68,7 @@ async def open_backends(settings: CommonSettings, *, http: HttpClient | None = N
     try:
         async with SqlJobStore.open(settings.jobs_path, output_dir=settings.images_dir) as store:
             yield Backends(settings=settings, http=client, jobs=store, counters=store,
-                           storage=ImageStorage(settings.images_dir, client,
+                           storage=ImageStorage(output_dir or settings.images_dir, client,
                                                 max_download_bytes=settings.max_download_bytes),
                            admission=AdmissionRegistry.from_settings(settings))
     finally:
@@ -86,8 +91,9 @@ async def running_service(backends: Backends, *,
 
 @asynccontextmanager
 async def open_service(settings: CommonSettings, *, http: HttpClient | None = None,
-                       reference_policy: ReferencePolicy | None = None) -> AsyncIterator[ImageService]:
-    """``async with open_service(settings) as service``: the embedded parts and the service over them."""
-    async with open_backends(settings, http=http) as backends, \
+                       reference_policy: ReferencePolicy | None = None,
+                       output_dir: Path | None = None) -> AsyncIterator[ImageService]:
+    """``async with open_service(settings) as service``: the parts (see ``open_backends``) and the service."""
+    async with open_backends(settings, http=http, output_dir=output_dir) as backends, \
             running_service(backends, reference_policy=reference_policy) as service:
         yield service

@@ -43,8 +43,9 @@ def run_generate(args: argparse.Namespace) -> int:
         aspect_ratio=args.aspect_ratio, count=args.count, series=args.series, seed=args.seed,
         guidance=args.guidance, watermark=args.watermark, output_format=args.output_format, images=tuple(images),
         response_format="b64_json" if args.b64 else "url", stream=False if args.no_stream else None)
-    settings = read_settings(Settings, **({"output_dir": args.out.absolute()} if args.out else {}))
-    generation = asyncio.run(_generate(settings, request, quiet=args.quiet))
+    settings = read_settings(Settings)
+    generation = asyncio.run(_generate(settings, request, quiet=args.quiet,
+                                       output_dir=args.out.absolute() if args.out else None))
     if args.json:
         print(json.dumps(cli_json(generation), ensure_ascii=False))
     else:
@@ -59,10 +60,11 @@ def exit_code(generation: Generation) -> int:
     return {JobStatus.SUCCEEDED: EXIT_OK, JobStatus.PARTIAL: EXIT_PARTIAL}.get(generation.status, EXIT_FAILED)
 
 
-async def _generate(settings: Settings, request: GenerateRequest, *, quiet: bool) -> Generation:
+async def _generate(settings: Settings, request: GenerateRequest, *, quiet: bool,
+                    output_dir: Path | None) -> Generation:
     reporter = reporter_for(quiet=quiet)
     try:
-        async with open_service(settings) as service:
+        async with open_service(settings, output_dir=output_dir) as service:
             # The job's first step runs only once this awaits again, after ``begin``: no event is missed.
             handle = await service.start(request, requester=Requester(adapter="cli"), on_event=reporter.on_event)
             reporter.begin(handle.job_id, handle.plan.images)
