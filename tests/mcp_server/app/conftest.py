@@ -25,12 +25,14 @@ Connect = Callable[..., AbstractAsyncContextManager[Client]]
 
 @pytest.fixture
 def connect_host(tmp_path: Path, http: HttpClient, home: Path) -> Connect:
-    """``async with connect_host(apps=True) as client``; ``apps=False`` declares no extension at all."""
+    """``async with connect_host(apps=True) as client``; ``apps=False`` declares no extension at all; ``core``
+    overrides core settings, the other keywords the MCP settings."""
 
     @asynccontextmanager
-    async def open_client(*, apps: bool = True, mode: str = "legacy", **overrides: Any) -> AsyncIterator[Client]:
-        server = build_server(settings=make_settings(tmp_path), mcp_settings=mcp_settings(home, **overrides),
-                              http=http)
+    async def open_client(*, apps: bool = True, mode: str = "legacy", core: dict[str, Any] | None = None,
+                          **overrides: Any) -> AsyncIterator[Client]:
+        server = build_server(settings=make_settings(tmp_path, **(core or {})),
+                              mcp_settings=mcp_settings(home, **overrides), http=http)
         async with Client(server, mode=mode, extensions=[APPS] if apps else []) as client:
             yield client
 

@@ -111,6 +111,24 @@ async def test_job_status_answers_when_the_job_changes(connect_host, emulator):
     assert changed["version"] > now["version"] and len(changed["images"]) == 2
 
 
+async def test_job_status_tells_where_a_waiting_job_is_in_the_providers_queue(connect_host, emulator):
+    emulator.hold = asyncio.Event()
+    async with connect_host(apps=True, wait_seconds=0, core={"ark_concurrency": 1}) as client:
+        await client.call_tool("generate_image", {"prompt": "first in line", "size": "1K"})
+        await client.call_tool("generate_image", {"prompt": "second in line", "size": "1K"},
+                               meta={"seedream/ticket": "app:second"})
+        view = (await client.call_tool("job_status", {"ticket": "app:second"})).structured_content
+        while view["queue_position"] is None:
+            view = (await client.call_tool("job_status", {"job_id": view["job_id"],
+                                                          "version": view["version"]})).structured_content
+        assert (view["status"], view["queue_position"]) == ("queued", 1)
+        emulator.hold.set()
+        while not view["finished"]:
+            view = (await client.call_tool("job_status", {"job_id": view["job_id"],
+                                                          "version": view["version"]})).structured_content
+    assert view["status"] == "succeeded" and view["queue_position"] is None
+
+
 async def test_job_status_needs_a_job_or_a_ticket(connect_host):
     async with connect_host(apps=True) as client:
         result = await client.call_tool("job_status", {})
@@ -124,3 +142,16 @@ async def test_the_gallery_edits_a_job_of_a_model_without_references_with_the_pr
         view = (await client.call_tool("job_status", {"ticket": "app:moth"})).structured_content
     assert view["model"] == "seedream-3.0" and view["images"][0]["seed"] is not None  # 3.0 always gets a seed
     assert view["actions"]["edit"] == {"model": EDIT_DEFAULT_MODEL["ark"], "provider": "sandbox"}
+
+
+async def test_cancel_job_stops_a_held_job_and_an_unknown_one_is_an_error(connect_host, emulator):
+    emulator.hold = asyncio.Event()
+    async with connect_host(apps=True, wait_seconds=0) as client:
+        started = await client.call_tool("generate_image", {"prompt": "never mind", "size": "1K", "count": 2})
+        job_id = started.structured_content["job_id"]
+        cancelled = await client.call_tool("cancel_job", {"job_id": job_id})
+        unknown = await client.call_tool("cancel_job", {"job_id": "nosuchjob"})
+        emulator.hold.set()
+    assert not cancelled.is_error
+    assert cancelled.structured_content["status"] == "cancelled" and cancelled.structured_content["finished"] is True
+    assert unknown.is_error and "nosuchjob" in unknown.content[0].text
