@@ -23,6 +23,7 @@ from core.references import ReferencePolicy
 from core.service import ImageService
 from core.settings import Settings
 from mcp_server import resources
+from mcp_server.app.extension import AppsOnlyForAppsClients, app_tool_names, gallery_apps
 from mcp_server.content import error_result
 from mcp_server.paths import allowed_roots
 from mcp_server.settings import McpSettings
@@ -150,7 +151,8 @@ def build_server(
         lifespan=lifespan,
         version=_version(),
         warn_on_duplicate_tools=False,
-        extensions=[TasksExtension()],
+        extensions=[TasksExtension(), gallery_apps()],  # gallery_apps: the in-chat gallery (MCP Apps clients)
+        middleware=[AppsOnlyForAppsClients(app_tool_names())],
     )
 
 

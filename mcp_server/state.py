@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from core.errors import ConfigurationError
 from core.service import ImageService
+from mcp_server.app.board import JobBoard
 from mcp_server.content import ResultShaper
 from mcp_server.preview_cache import PreviewCache
 from mcp_server.previews import PreviewLimits
@@ -21,12 +22,14 @@ from mcp_server.settings import McpSettings
 
 @dataclass
 class AppState:
-    """The service, the adapter settings, previews, result shaping and the jobs this server has running."""
+    """The service, the adapter settings, previews, result shaping, the jobs this server has running and what
+    the galleries follow."""
 
     service: ImageService
     settings: McpSettings
     readable_roots: tuple[Path, ...]
     watches: JobWatches = field(default_factory=JobWatches)
+    board: JobBoard = field(default_factory=JobBoard)  # what galleries (MCP Apps) follow
     previews: PreviewCache = field(init=False)
 
     def __post_init__(self) -> None:

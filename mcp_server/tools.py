@@ -229,6 +229,7 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
         reporter = ProgressReporter(ctx.report_progress, images=plan.images)
         with watch.listening(reporter.on_event):
             handle = await state.watches.start(watch, state.service, request, requester=REQUESTER)
+            state.board.follow_call(ctx, watch, handle.job_id)
             generation = await _wait_with(state, watch, reporter)
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)
