@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import cost, discord_ack, memory, overhead, saturation, startup, streaming
+from bench import burst, cost, discord_ack, mcp_latency, memory, overhead, saturation, startup, streaming
 from bench.harness import EmulatorProcess, RunOptions, ScenarioResult, log
 from bench.report import markdown_table, write_results
 
@@ -45,6 +45,8 @@ SCENARIOS: dict[str, Scenario] = {
     startup.NAME: Scenario(startup.run, startup.METRIC, startup.TARGET, needs_emulator=False),
     discord_ack.NAME: Scenario(discord_ack.run, discord_ack.METRIC, discord_ack.TARGET),
     cost.NAME: Scenario(cost.run, cost.METRIC, cost.TARGET, timed=False),
+    mcp_latency.NAME: Scenario(mcp_latency.run, mcp_latency.METRIC, mcp_latency.TARGET),
+    burst.NAME: Scenario(burst.run, burst.METRIC, burst.TARGET),
 }
 
 

@@ -22,6 +22,9 @@ COMPARISONS: dict[str, tuple[str, ...]] = {
     "startup": ("seedream_mcp_ms", "minimal_ms"),
     "discord_ack": ("missed_acks", "p50_s"),
     "cost": ("requests_per_image", "sdk_billed_per_image", "sdk_requests_per_image"),
+    "mcp": ("single_2k_ratio", "group_4x4k_ratio", "single_2k_ours_added_ms", "single_2k_bare_added_ms",
+            "group_4x4k_ours_added_ms", "group_4x4k_bare_added_ms", "group_4x4k_result_chars"),
+    "burst": ("rejected", "makespan_s", "ideal_s", "bare_rejected"),
 }
 
 

@@ -75,7 +75,7 @@ class ImageService:
         self.admission = admission
         self.providers = providers or ProviderRegistry(settings, http)
         self.reference_policy = reference_policy or ReferencePolicy()
-        self._tasks: set[asyncio.Task[Generation]] = set()
+        self._tasks: dict[str, asyncio.Task[Generation]] = {}  # running jobs by id
         self._resumed: dict[str, JobHandle] = {}
 
     async def recover(self) -> list[str]:
@@ -134,6 +134,19 @@ class ImageService:
         task = self._spawn(run.run(plan_requests(plan, provider)), job.id)
         return JobHandle(job_id=job.id, plan=plan, task=task, images=plan.images, run=run)
 
+    def cancel(self, job_id: str) -> bool:
+        """Stop a job this service is running, whether it waits in line or is generating. Images saved before
+        the cancel are kept; the job ends ``INTERRUPTED`` with error kind ``cancelled`` (its ``Finished`` event
+        still goes out). A request already at the provider is abandoned, not awaited. Returns ``False`` when no
+        such job is running here (finished, unknown, or run by another process)."""
+        task = self._tasks.get(job_id)
+        if task is None or task.done():
+            return False
+        # On the next turn of the loop: a task cancelled before its first step never enters the job's own
+        # handling, which records the cancel and sends ``Finished``; one turn later it has surely begun.
+        asyncio.get_running_loop().call_soon(task.cancel)
+        return True
+
     async def generate(self, request: GenerateRequest, *, requester: Requester,
                        on_event: EventSink = ignore_events, parent_id: str | None = None) -> Generation:
         """Run a job to the end and return its ``Generation`` (see module docstring)."""
@@ -183,12 +196,17 @@ class ImageService:
     async def drain(self) -> None:
         """Wait for running jobs (used at shutdown so nothing produced is lost)."""
         if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     def _spawn(self, work: Coroutine[Any, Any, Generation], job_id: str) -> asyncio.Task[Generation]:
         task = asyncio.create_task(work, name=f"seedream-job-{job_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[job_id] = task
+
+        def forget(done: asyncio.Task[Generation]) -> None:
+            if self._tasks.get(job_id) is done:  # a resumed run of the job may have taken its place
+                del self._tasks[job_id]
+
+        task.add_done_callback(forget)
         return task
 
 

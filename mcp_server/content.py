@@ -1,24 +1,23 @@
 """Tool results shaped for the clients' limits: text naming every saved file by absolute path, inline JPEG
-previews within a byte budget, a ``ResourceLink`` per file, and ``structuredContent`` for programs.
+previews within a byte budget, a ``ResourceLink`` per image (its ``seedream://`` resource, readable by clients
+on other machines), and ``structuredContent`` for programs.
 
 Errors are results with ``isError`` and a message that says what to try — never an exception's text.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from mcp_types import CallToolResult, ContentBlock, ImageContent, ResourceLink, TextContent
 from pydantic import BaseModel
 
 from core.errors import FailureKind
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus
-from mcp_server.models import JobResult, job_result
-from mcp_server.paths import is_inside
-from mcp_server.previews import Preview, PreviewLimits, make_previews
+from mcp_server.models import JobResult, image_uri, job_result
+from mcp_server.preview_cache import PreviewCache, Which
+from mcp_server.previews import Preview
 
 #: What to try next, per ``SeedreamError.kind`` / ``Generation.error_kind``.
 HINTS: dict[str, str] = {
@@ -53,23 +52,24 @@ _MIME = {"jpeg": "image/jpeg", "png": "image/png"}
 
 @dataclass(frozen=True)
 class ResultShaper:
-    """Turns generations into tool results; previews only of files inside ``readable_roots``."""
+    """Turns generations into tool results, with previews from ``previews``."""
 
-    limits: PreviewLimits
-    readable_roots: tuple[Path, ...]
+    previews: PreviewCache
 
-    async def job(self, generation: Generation, *, pending: bool, previews: bool = True) -> CallToolResult:
-        """The result of a job: finished, failed, or still running (``pending``)."""
-        shown = [i for i in generation.images if previews and is_inside(i.path, self.readable_roots)]
-        made = await asyncio.to_thread(make_previews, [i.path for i in shown], self.limits) if shown else []
-        inline = [(image, preview) for image, preview in zip(shown, made, strict=True) if preview is not None]
+    async def job(self, generation: Generation, *, pending: bool, previews: Which = "all",
+                  remember: bool = True) -> CallToolResult:
+        """The result of a job: finished, failed, or still running (``pending``). ``previews``: which images'
+        previews it carries; ``remember``: count them as sent (see ``PreviewCache.for_result``)."""
+        earlier = self.previews.sent_before(generation.job_id) if previews == "new" else set()
+        inline = await self.previews.for_result(generation, which=previews, remember=remember)
         failed = generation.status is JobStatus.FAILED or (
             generation.status is JobStatus.INTERRUPTED and not generation.images
         )
-        text = job_text(generation, pending=pending, inline=inline, previews_wanted=previews)
+        text = job_text(generation, pending=pending, inline=inline, previews_wanted=previews != "none",
+                        sent_earlier=sorted(i for i in earlier if i in {i.index for i in generation.images}))
         content: list[ContentBlock] = [TextContent(text=text)]
         content.extend(ImageContent(data=preview.data, mime_type="image/jpeg") for _, preview in inline)
-        content.extend(resource_link(image) for image in generation.images)
+        content.extend(resource_link(generation.job_id, image) for image in generation.images)
         structured = job_result(generation, pending=pending)
         return _result(content, structured, is_error=failed and not pending)
 
@@ -102,9 +102,10 @@ def unknown_job(job_id: str) -> str:
     return f"No job with id {shown!r} on this server."
 
 
-def resource_link(image: GeneratedImage) -> ResourceLink:
+def resource_link(job_id: str, image: GeneratedImage) -> ResourceLink:
+    """The image as a resource any client can read (the text and structured content keep its file path)."""
     return ResourceLink(
-        uri=image.file_uri,
+        uri=image_uri(job_id, image.index),
         name=image.path.name,
         mime_type=_MIME.get(image.format),
         size=image.bytes,
@@ -118,6 +119,7 @@ def job_text(
     pending: bool,
     inline: Sequence[tuple[GeneratedImage, Preview]],
     previews_wanted: bool = True,
+    sent_earlier: Sequence[int] = (),
 ) -> str:
     """The human/model-readable summary: status, every saved file by absolute path, failures, next step."""
     n = len(generation.images)
@@ -144,7 +146,12 @@ def job_text(
         lines.append(
             f"Inline previews{which} are downscaled JPEGs ({', '.join(sizes)}); the files are the originals."
         )
-    elif n and previews_wanted:
+    if sent_earlier:
+        lines.append(
+            f"Previews of image(s) {', '.join(str(i + 1) for i in sent_earlier)} were in an earlier result "
+            "(previews=true sends them again)."
+        )
+    elif n and previews_wanted and not inline:
         lines.append("No inline previews (they would not fit the result size limit); open the files above.")
     for failure in generation.failures:
         lines.append(failure_line(failure))

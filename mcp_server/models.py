@@ -7,6 +7,16 @@ from pydantic import BaseModel
 from core.jobs import JobRecord
 from core.results import GeneratedImage, Generation, ImageFailure, Usage
 
+#: The resources of a job (``resources/read``): its state as JSON, each full-size image, each image's preview.
+JOB_URI = "seedream://jobs/{job_id}"
+IMAGE_URI = JOB_URI + "/images/{index}"
+PREVIEW_URI = IMAGE_URI + "/preview"
+
+
+def image_uri(job_id: str, index: int) -> str:
+    """The resource URI of a saved image (``index`` as in the results)."""
+    return IMAGE_URI.format(job_id=job_id, index=index)
+
 
 class _Compact(BaseModel):
     # No docstrings on these models: a docstring becomes a description in every tools/list.
@@ -18,6 +28,7 @@ class ImageInfo(_Compact):
     index: int
     path: str
     file_uri: str
+    resource_uri: str  # resources/read gives the file's bytes; + "/preview" a downscaled JPEG
     width: int
     height: int
     bytes: int
@@ -28,11 +39,12 @@ class ImageInfo(_Compact):
     url_expires_at: str | None = None
 
     @classmethod
-    def of(cls, image: GeneratedImage) -> ImageInfo:
+    def of(cls, image: GeneratedImage, *, job_id: str) -> ImageInfo:
         return cls(
             index=image.index,
             path=str(image.path),
             file_uri=image.file_uri,
+            resource_uri=image_uri(job_id, image.index),
             width=image.width,
             height=image.height,
             bytes=image.bytes,
@@ -136,7 +148,7 @@ def job_result(generation: Generation, *, pending: bool) -> JobResult:
         pending=pending,
         provider=generation.provider,
         model=generation.model,
-        images=[ImageInfo.of(i) for i in generation.images],
+        images=[ImageInfo.of(i, job_id=generation.job_id) for i in generation.images],
         failures=[FailureInfo.of(f) for f in generation.failures],
         usage=UsageInfo.of(generation.usage),
         error=generation.error,

@@ -8,7 +8,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 
+from core.clocks import utc_now
 from core.events import Event, EventSink, Finished, ImageFailed, ImageReady, Progress, Queued, Started
 from core.jobs import Requester
 from core.requests import GenerateRequest, Plan
@@ -20,17 +23,25 @@ log = logging.getLogger(__name__)
 
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 
+#: Set while a ``tools/call`` is answered with a task (``mcp_server.tasks``): the job starts and the call
+#: returns at once, without waiting for it.
+ANSWER_WITH_TASK: ContextVar[bool] = ContextVar("answer_with_task", default=False)
+
 
 class JobWatch:
-    """A job this server started (or resumed), fanning its events out to whichever tool calls wait for it."""
+    """A job this server started (or resumed), fanning its events out to ``previews`` (which makes each image's
+    preview as it is saved) and to whichever tool calls are waiting for it."""
 
-    def __init__(self, plan: Plan | None = None) -> None:
+    def __init__(self, plan: Plan | None = None, *, previews: EventSink | None = None) -> None:
         self.plan = plan
         self.images = plan.images if plan is not None else 1  # a resumed job: set from its handle
         self.handle: JobHandle | None = None
-        self._listeners: list[EventSink] = []
+        self.last_event: Event | None = None  # what the job did last, and when (a task's status)
+        self.updated_at: datetime | None = None
+        self._listeners: list[EventSink] = [previews] if previews else []
 
     async def on_event(self, event: Event) -> None:
+        self.last_event, self.updated_at = event, utc_now()
         for listener in list(self._listeners):
             try:
                 await listener(event)
@@ -60,9 +71,10 @@ class JobWatches:
         self._watch(watch, handle)
         return handle
 
-    async def resume(self, service: ImageService, job_id: str) -> JobWatch | None:
-        """Resume a job whose provider task outlived its run (see ``ImageService.resume_job``) and watch it;
-        ``None`` when there is nothing to resume.
+    async def resume(self, service: ImageService, job_id: str, *,
+                     previews: Callable[[int], EventSink] | None = None) -> JobWatch | None:
+        """Resume a job whose provider task outlived its run (see ``ImageService.resume_job``) and watch it,
+        with ``previews(images)`` listening; ``None`` when there is nothing to resume.
 
         Raises:
             SeedreamError: the job's provider cannot be reached from this server.
@@ -71,7 +83,10 @@ class JobWatches:
         handle = await service.resume_job(job_id, on_event=watch.on_event)
         if handle is None:
             return None
+        # Before the job's first step: resume_job returns without letting it run.
         watch.images = handle.images
+        if previews is not None:
+            watch._listeners.append(previews(handle.images))
         self._watch(watch, handle)
         return watch
 
@@ -103,7 +118,7 @@ class ProgressReporter:
         if isinstance(event, ImageReady | ImageFailed):
             self._done += 1
         whole = int(self._total) if isinstance(event, Finished) else self._done
-        await self._send(whole, _describe(event, self._done))
+        await self._send(whole, describe(event, self._done))
 
     async def heartbeat(self, elapsed: float) -> None:
         await self._send(self._done, f"Still generating ({self._done} image(s) done, {elapsed:.0f} s)")
@@ -132,7 +147,7 @@ async def wait_for(
     task = watch.handle.task
     loop = asyncio.get_running_loop()
     started = loop.time()
-    deadline = started + wait_seconds
+    deadline = started + (0 if ANSWER_WITH_TASK.get() else wait_seconds)
     while not task.done():
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -145,7 +160,8 @@ async def wait_for(
     return task.result()
 
 
-def _describe(event: Event, done: int) -> str:
+def describe(event: Event, done: int) -> str:
+    """An event in words (a progress notification's message)."""
     if isinstance(event, Queued):
         return f"Waiting for a free slot at the provider (position {event.position})"
     if isinstance(event, Started):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, InputRequiredResult
-from pydantic import ValidationError
+from mcp_types import Resource as MCPResource
+from mcp_types import ResourceTemplate as MCPResourceTemplate
+from pydantic import AnyUrl, ValidationError
 
 from core.errors import ConfigurationError, FailureKind
 from core.factory import open_service
@@ -19,10 +22,13 @@ from core.http import HttpClient
 from core.references import ReferencePolicy
 from core.service import ImageService
 from core.settings import Settings
+from mcp_server import resources
+from mcp_server.app.extension import AppsOnlyForAppsClients, app_tool_names, gallery_apps
 from mcp_server.content import error_result
 from mcp_server.paths import allowed_roots
 from mcp_server.settings import McpSettings
 from mcp_server.state import AppState
+from mcp_server.tasks import TasksExtension
 from mcp_server.tools import TOOLS
 
 log = logging.getLogger(__name__)
@@ -30,13 +36,14 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "seedream"
 INSTRUCTIONS = (
     "ByteDance Seedream image generation. Images are saved full size on the server's disk; results name "
-    "each file by absolute path and include downscaled previews. A result with pending=true is still "
-    "running: call get_job with its job_id."
+    "each file by absolute path, include downscaled previews and link each image as a seedream:// resource. "
+    "A result with pending=true is still running: call get_job with its job_id."
 )
 
 
 class SeedreamServer(MCPServer[AppState]):
-    """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text.
+    """``MCPServer`` whose tool errors are always clear ``isError`` results, never exception text, and whose
+    jobs' images are resources (``mcp_server.resources``).
 
     ``unavailable`` holds the start-up problem (e.g. a job database that is not ours) that keeps it from
     generating: it still starts and lists its tools, so the client shows that reason on every call instead of
@@ -44,6 +51,8 @@ class SeedreamServer(MCPServer[AppState]):
     """
 
     unavailable: str | None = None
+    #: The running server's state, set by the lifespan: ``resources/list`` is handled without a context.
+    state: AppState | None = None
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
@@ -59,6 +68,23 @@ class SeedreamServer(MCPServer[AppState]):
             if isinstance(exc.__cause__, ValidationError):
                 return error_result(invalid_arguments_message(exc.__cause__), kind="invalid_request")
             return error_result(str(exc), kind="invalid_request")  # the SDK's own words, e.g. "Unknown tool"
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        # Ours are read here rather than through SDK templates: a template has one MIME type, an image its own.
+        if resources.is_ours(str(uri)) and context is not None:
+            if self.unavailable is not None:
+                raise ResourceError(self.unavailable)
+            return [await resources.read(AppState.of(context), str(uri))]
+        return await super().read_resource(uri, context)
+
+    async def list_resources(self) -> list[MCPResource]:
+        listed = await super().list_resources()
+        return listed + (await resources.listed(self.state) if self.state else [])
+
+    async def list_resource_templates(self) -> list[MCPResourceTemplate]:
+        return await super().list_resource_templates() + resources.TEMPLATES
 
 
 def build_server(
@@ -82,6 +108,16 @@ def build_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        assert isinstance(server, SeedreamServer)
+        async with _state(server) as state:
+            server.state = state
+            try:
+                yield state  # type: ignore[misc]  # None when unavailable: call_tool answers with the problem
+            finally:
+                server.state = None
+
+    @asynccontextmanager
+    async def _state(server: SeedreamServer) -> AsyncIterator[AppState | None]:
         if service is not None:
             roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=service.settings.images_dir)
             yield AppState(service=service, settings=mcp_settings, readable_roots=_readable(service, roots))
@@ -94,9 +130,8 @@ def build_server(
                 opened = await stack.enter_async_context(open_service(settings, http=http, reference_policy=policy))
             except ConfigurationError as exc:
                 log.debug("cannot generate: %s", exc.message)  # the entry point has said it on stderr
-                assert isinstance(server, SeedreamServer)
                 server.unavailable = exc.message
-                yield None  # type: ignore[misc]  # no tool runs: call_tool answers with the problem
+                yield None
                 return
             yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
 
@@ -116,6 +151,8 @@ def build_server(
         lifespan=lifespan,
         version=_version(),
         warn_on_duplicate_tools=False,
+        extensions=[TasksExtension(), gallery_apps()],  # gallery_apps: the in-chat gallery (MCP Apps clients)
+        middleware=[AppsOnlyForAppsClients(app_tool_names())],
     )
 
 

@@ -36,3 +36,7 @@ class McpSettings(BaseSettings):
     max_inline_images: int = Field(8, ge=0, description="previews per result, at most")
     wait_seconds: float = Field(45.0, ge=0, description="wait this long for a job before returning its id")
     heartbeat_seconds: float = Field(5.0, gt=0, description="progress notification interval while waiting")
+    task_poll_seconds: float = Field(2.0, gt=0, description="how often a task's client should poll (MCP Tasks)")
+    resource_max_bytes: int = Field(
+        32 * 1024 * 1024, ge=0, description="largest image resources/read returns (larger: an error naming the preview)"
+    )

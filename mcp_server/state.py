@@ -12,7 +12,9 @@ from pydantic import BaseModel
 
 from core.errors import ConfigurationError
 from core.service import ImageService
+from mcp_server.app.board import JobBoard
 from mcp_server.content import ResultShaper
+from mcp_server.preview_cache import PreviewCache
 from mcp_server.previews import PreviewLimits
 from mcp_server.progress import JobWatches
 from mcp_server.settings import McpSettings
@@ -20,15 +22,17 @@ from mcp_server.settings import McpSettings
 
 @dataclass
 class AppState:
-    """The service, the adapter settings, result shaping and the jobs this server has running."""
+    """The service, the adapter settings, previews, result shaping, the jobs this server has running and what
+    the galleries follow."""
 
     service: ImageService
     settings: McpSettings
     readable_roots: tuple[Path, ...]
     watches: JobWatches = field(default_factory=JobWatches)
+    board: JobBoard = field(default_factory=JobBoard)  # what galleries (MCP Apps) follow
+    previews: PreviewCache = field(init=False)
 
-    @property
-    def shaper(self) -> ResultShaper:
+    def __post_init__(self) -> None:
         s = self.settings
         limits = PreviewLimits(
             budget=s.inline_budget,
@@ -37,7 +41,11 @@ class AppState:
             min_side=s.preview_min_side,
             max_images=s.max_inline_images,
         )
-        return ResultShaper(limits=limits, readable_roots=self.readable_roots)
+        self.previews = PreviewCache(limits, self.readable_roots)
+
+    @property
+    def shaper(self) -> ResultShaper:
+        return ResultShaper(self.previews)
 
     @classmethod
     def of(cls, ctx: Context[Any, Any]) -> AppState:

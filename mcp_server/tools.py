@@ -19,6 +19,7 @@ from core.requests import MAX_PROMPT_CHARS, SEED_RANGE, GenerateRequest, LogoOpt
 from core.results import Generation
 from mcp_server.content import error_result, unknown_job
 from mcp_server.models import JobList, JobResult, JobSummary, ModelInfo, ModelList
+from mcp_server.preview_cache import Which
 from mcp_server.progress import JobWatch, ProgressReporter, wait_for
 from mcp_server.state import AppState
 
@@ -66,11 +67,12 @@ Size = Annotated[
 ]
 Ratio = Annotated[AspectRatio | None, Field(description="With a tier: size=4K aspect_ratio=16:9.")]
 Count = Annotated[
-    int, Field(ge=1, le=MAX_COUNT, description="Independent images to pick from (one request each).")
+    int, Field(ge=1, le=MAX_COUNT, description="Takes: independent images to pick from.")
 ]
 Series = Annotated[
     int | None,
-    Field(ge=1, le=MAX_COUNT, description="Related images in one request (story, set); may make fewer."),
+    Field(ge=1, le=MAX_COUNT, description="Instead of takes: related images (story, set) in one request; "
+          "may make fewer."),
 ]
 Seed = Annotated[
     int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seedream-3.0/seededit-3.0 only.")
@@ -190,7 +192,9 @@ async def list_models(ctx: Context, provider: Provider = None) -> CallToolResult
 async def get_job(
     ctx: Context,
     job_id: Annotated[str, Field(description="From a result or list_jobs.")],
-    previews: Annotated[bool, Field(description="Include inline previews.")] = True,
+    previews: Annotated[
+        bool | None, Field(description="Default: only new ones; true: all; false: none.")
+    ] = None,
 ) -> Annotated[CallToolResult, JobResult]:
     """A job's result, as generate_image; waits up to ~45 s more while it runs."""
     state = AppState.of(ctx)
@@ -200,10 +204,11 @@ async def get_job(
             raise JobNotFoundError(job_id)
     except JobNotFoundError:
         return error_result(unknown_job(job_id), kind=FailureKind.JOB_NOT_FOUND)
+    which: Which = "new" if previews is None else "all" if previews else "none"
     watch = state.watches.get(job_id)
     if not _running(watch) and record.resumable:  # its provider task outlived the run: poll it again
         try:
-            watch = await state.watches.resume(state.service, job_id)
+            watch = await state.watches.resume(state.service, job_id, previews=state.previews.pipeline)
         except SeedreamError as exc:
             return error_result(exc.message, kind=exc.kind, job_id=job_id)
     if watch is not None and _running(watch):
@@ -211,11 +216,9 @@ async def get_job(
         generation = await _wait(ctx, state, watch, done=done)
         if generation is not None:
             pending = not generation.status.finished
-            return await state.shaper.job(generation, pending=pending, previews=previews)
+            return await state.shaper.job(generation, pending=pending, previews=which)
         record = await state.service.get_job(job_id)
-    return await state.shaper.job(
-        record.to_generation(), pending=not record.status.finished, previews=previews
-    )
+    return await state.shaper.job(record.to_generation(), pending=not record.status.finished, previews=which)
 
 
 async def list_jobs(
@@ -248,10 +251,11 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
     try:
         request = GenerateRequest.create(**fields)
         plan = await state.service.plan(request)
-        watch = JobWatch(plan)
+        watch = JobWatch(plan, previews=state.previews.pipeline(plan.images))
         reporter = ProgressReporter(ctx.report_progress, images=plan.images)
         with watch.listening(reporter.on_event):
             handle = await state.watches.start(watch, state.service, request, requester=REQUESTER)
+            state.board.follow_call(ctx, watch, handle.job_id)
             generation = await _wait_with(state, watch, reporter)
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)

@@ -3,15 +3,17 @@ assembly).
 
 Its resources (the image service, the counters, settings, clock and sleep) are built once by the entry point and
 passed in.
-``setup_hook`` adds one cog per feature and the restart-proof buttons, and syncs the slash commands only
-when their schema changed (or when asked with ``--sync``). Where Discord is comes from the settings
-(``api_base``, ``gateway_url``) and applies to this client only (see ``bots.discord.endpoint``).
+``setup_hook`` adds one cog per feature and the restart-proof buttons, syncs the slash commands only when their
+schema changed (or when asked with ``--sync``), and logs the policy in force and the invite link. Where Discord
+is comes from the settings (``api_base``, ``gateway_url``) and applies to this client only (see
+``bots.discord.endpoint``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,12 +25,18 @@ from discord import app_commands
 from discord.ext import commands
 from discord.state import ConnectionState
 
-from bots.discord.buttons import DYNAMIC_ITEMS, answer_edit_modal, result_view
+from bots.discord.buttons import DYNAMIC_ITEMS, gallery_view, status_view
 from bots.discord.cogs import feature_cogs
+from bots.discord.defaults import DefaultsStore, UserDefaults
 from bots.discord.delivery import DeliverySetup
 from bots.discord.endpoint import DiscordEndpoint, EndpointHTTPClient, webhooks_through
-from bots.discord.flow import GenerationFlow, RequestBuilder
-from bots.discord.policy import Gatekeeper, Place, QuotaStatus
+from bots.discord.flow import GenerationFlow, Origin, RequestBuilder
+from bots.discord.forms import answer_form
+from bots.discord.interactions import place_of
+from bots.discord.invite import invite_url
+from bots.discord.modlog import ModLog
+from bots.discord.policy import Gatekeeper, Place, PolicyConfig, QuotaStatus, describe_policy
+from bots.discord.presses import answer_press
 from bots.discord.settings import BotSettings
 from bots.discord.stores import BotBackends
 from core.clocks import Sleep, WallClock, utc_now
@@ -39,11 +47,14 @@ from core.service import ImageService
 log = logging.getLogger(__name__)
 
 SCHEMA_META_KEY = "discord.command_schema"
+FAMILY_SCAN = 500  # recent Discord jobs searched for those made from a job (they are newer than it)
+DM_GUILD_LOOKUPS = 10  # servers asked whether a DM's author is a member, when no allowed_guilds narrow it
 
 
 def command_schema_hash(tree: app_commands.CommandTree[Any]) -> str:
-    """A digest of every global command as it would be sent to Discord."""
-    payload = sorted((command.to_dict(tree) for command in tree.get_commands()), key=lambda c: c["name"])
+    """A digest of every global command (slash and context menu) as it would be sent to Discord."""
+    commands_ = [*tree.get_commands(), *tree.get_commands(type=discord.AppCommandType.message)]
+    payload = sorted((command.to_dict(tree) for command in commands_), key=lambda c: (c["type"], c["name"]))
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -61,6 +72,8 @@ class ImageBot(commands.Bot):
         force_sync: bool = False,
         guild_ready_timeout: float | None = None,
     ) -> None:
+        # This bot never joins voice: no start-up warnings about voice libraries it does not need.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         # Read by ``_get_state``, which discord.py calls from inside ``super().__init__``.
         self._endpoint = DiscordEndpoint.configured(api_base=settings.api_base, gateway_url=settings.gateway_url)
         super().__init__(
@@ -76,6 +89,7 @@ class ImageBot(commands.Bot):
         self.settings = settings
         policy = settings.policy()
         self.gatekeeper = Gatekeeper(policy, counters=self.backends.counters, clock=clock)
+        self._defaults = DefaultsStore(self.backends.counters)
         self._flow = GenerationFlow(
             service=service,
             gate=self.gatekeeper,
@@ -84,8 +98,11 @@ class ImageBot(commands.Bot):
                 clock=clock,
                 sleep=sleep,
                 token_margin=settings.token_margin_seconds,
-                view_for=result_view,
+                gallery_buttons=gallery_view,
+                status_buttons=status_view,
             ),
+            places=self.place_of,
+            mod_log=ModLog(policy.mod_log_channel, channel_of=self.get_partial_messageable),
             always_spoiler=policy.always_spoiler,
         )
         self.force_sync = force_sync
@@ -112,15 +129,82 @@ class ImageBot(commands.Bot):
         build: RequestBuilder,
         *,
         spoiler: bool = False,
-        parent_id: str | None = None,
+        origin: Origin | None = None,
     ) -> str | None:
-        return await self._flow.run(interaction, build, spoiler=spoiler, parent_id=parent_id)
+        return await self._flow.run(interaction, build, spoiler=spoiler, origin=origin)
+
+    @property
+    def policy(self) -> PolicyConfig:
+        return self.gatekeeper.config
 
     async def find_job(self, job_id: str) -> JobRecord | None:
+        """The one place the bot reads a job by id (``/job``, every button and form): where a job the core can
+        pick up again (a provider task that outlived its polling deadline) would be resumed before it is shown."""
         try:
             return await self.backends.jobs.get(job_id)
         except JobNotFoundError:
             return None
+
+    async def job_family(self, job_id: str) -> list[JobRecord]:
+        root = await self.find_job(job_id)
+        if root is None:
+            return []
+        family, ids = [root], {root.id}
+        for job in reversed(await self.backends.jobs.list_jobs(adapter="discord", limit=FAMILY_SCAN)):
+            if job.parent_id in ids and job.id not in ids:  # oldest first, so parents come before children
+                family.append(job)
+                ids.add(job.id)
+        return family
+
+    def cancel_job(self, job_id: str) -> bool:
+        return self.backends.service.cancel(job_id)
+
+    async def place_of(self, interaction: discord.Interaction) -> Place:
+        """Who asks and where. A DM under rules that need a server (allowed guilds, generator roles) is judged
+        in the first server where the author is a member (holding a generator role, if any is required)."""
+        place = place_of(interaction)
+        policy = self.policy
+        if not place.is_dm or not policy.dm_needs_membership or policy.allowed_channels or policy.nsfw_channels_only:
+            return place
+        found: Place | None = None
+        guild_ids = sorted(policy.allowed_guilds) or [g.id for g in self.guilds][:DM_GUILD_LOOKUPS]
+        for guild_id in guild_ids:
+            member = await self._member(guild_id, place.user_id)
+            if member is None:
+                continue
+            roles = [r for r in member.roles if not r.is_default()]
+            candidate = dataclasses.replace(
+                place, guild_id=guild_id, role_ids=frozenset(r.id for r in roles),
+                role_names=frozenset(r.name for r in roles),
+            )
+            if self.gatekeeper.check_place(candidate) is None:
+                return candidate
+            found = found or candidate
+        return found or place
+
+    async def _member(self, guild_id: int, user_id: int) -> discord.Member | None:
+        guild = self.get_guild(guild_id)
+        if guild is None:
+            return None
+        member = guild.get_member(user_id)
+        if member is not None:
+            return member
+        try:
+            return await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return None
+        except discord.HTTPException as exc:
+            log.warning("could not look up member %s of server %s: %s %s", user_id, guild_id, exc.status, exc.text)
+            return None
+
+    async def user_defaults(self, user_id: int) -> UserDefaults:
+        return await self._defaults.get(user_id)
+
+    async def set_user_defaults(self, user_id: int, defaults: UserDefaults) -> None:
+        await self._defaults.set(user_id, defaults)
+
+    async def press(self, interaction: discord.Interaction, action: str, job_id: str, index: int) -> None:
+        await answer_press(self, interaction, action, job_id, index)
 
     async def recent_jobs(self, *, user_id: int, limit: int) -> list[JobRecord]:
         return await self.backends.jobs.list_jobs(user_id=str(user_id), adapter="discord", limit=limit)
@@ -146,11 +230,14 @@ class ImageBot(commands.Bot):
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
-        for cog in feature_cogs(self):
+        for cog in feature_cogs(self, self.tree):
             await self.add_cog(cog)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         self.tree.on_error = self._on_command_error
         self.synced_on_start = await self.sync_commands_if_changed()
+        log.info("policy in force: %s", describe_policy(self.policy))
+        if self.application_id is not None:
+            log.info("invite link (adds the bot with the permissions it needs): %s", invite_url(self.application_id))
 
     async def connect(self, *, reconnect: bool = True) -> None:
         # Every event handler is a task started from this one, so they all answer interactions through the
@@ -190,9 +277,9 @@ class ImageBot(commands.Bot):
         await super().close()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        # Edit-prompt modals are answered from the raw submit, so one opened before a restart still works.
+        # Forms are answered from the raw submit, so one opened before a restart still works.
         if interaction.type is discord.InteractionType.modal_submit:
-            answer_edit_modal(interaction)
+            answer_form(self, interaction)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

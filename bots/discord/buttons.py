@@ -1,201 +1,140 @@
-"""Restart-proof buttons under results: reroll, edit-from-this, details, delete (layer 4, interface).
+"""Restart-proof buttons: the gallery's job actions and per-image actions, the status's Cancel, the delete
+confirmation (layer 4, interface).
 
-Each is a ``discord.ui.DynamicItem`` whose ``custom_id`` carries the job id (and the image index), so any
-bot process can answer a click on any message, however old: the state lives in the job store. Parsing the
-``custom_id`` is all that happens before the callback, which hands the click to ``ResultActions`` in a tracked
-task that defers at once (the 3-second rule), or opens the edit modal (itself the acknowledgement).
+Every button is one ``discord.ui.DynamicItem`` (``JobButton``) whose ``custom_id`` carries the action, the job id
+and, for per-image actions, the image index (``sd:vary:<job>:<i>``), so any bot process can answer a click on any
+message, however old: the state lives in the job store. Parsing the ``custom_id`` is all that happens before the
+callback, which hands the click to the bot (``BotServices.press``, answered by ``bots.discord.presses``): it
+either opens a form (itself the acknowledgement) or runs the action in a tracked task that defers at once (the
+3-second rule).
+
+Gallery layout (Discord allows five rows of five): row 0 holds the job's actions (Reroll, Remix, Details, Delete,
+and Cancel while it runs). A single image has its actions on row 1 (Vary subtle/strong, Re-render at 4K, Use as
+reference); a gallery of several has one numbered button per image (rows 1–2) that opens that image's actions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from bots.discord.actions import ResultActions
 from bots.discord.services import services_of
+from core.jobs import JobRecord
 
-_JOB = r"(?P<job>[a-z0-9]{1,40})"
-REROLL, EDIT, DETAILS, DELETE = "reroll", "edit", "details", "delete"
-EDIT_MODAL_PREFIX = "sd:editprompt:"
-
-Handler = Callable[[ResultActions], Coroutine[Any, Any, None]]
+Style = discord.ButtonStyle
 
 
-def _answer(interaction: discord.Interaction[Any], what: str, handler: Handler) -> None:
-    services = services_of(interaction)
-    services.spawn(handler(ResultActions(services)), name=f"{what}-{interaction.id}")
+@dataclass(frozen=True)
+class Action:
+    """How one action's button looks."""
+
+    label: str
+    emoji: str
+    style: Style = Style.secondary
+    per_image: bool = False
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{REROLL}:{_JOB}"):
-    """Run the job again with the same parameters (a new seed where the model takes one)."""
+ACTIONS: dict[str, Action] = {
+    "reroll": Action("Reroll", "🎲", Style.primary),
+    "remix": Action("Remix", "✏️"),
+    "details": Action("Details", "ℹ️"),
+    "delete": Action("Delete", "🗑️", Style.danger),
+    "cancel": Action("Cancel", "⏹️", Style.danger),
+    "deleteyes": Action("Delete for good", "🗑️", Style.danger),
+    "keep": Action("Keep it", "↩️"),
+    "image": Action("", "🔎", per_image=True),  # labelled with the image's number
+    "subtle": Action("Vary (subtle)", "🔀", per_image=True),
+    "strong": Action("Vary (strong)", "🌀", per_image=True),
+    "rerender": Action("Re-render at 4K", "🔍", per_image=True),
+    "edit": Action("Use as reference", "🖌️", per_image=True),
+}
+_TEMPLATE = rf"sd:(?P<action>{'|'.join(ACTIONS)}):(?P<job>[a-z0-9]{{1,40}})(?::(?P<index>\d{{1,2}}))?"
 
-    def __init__(self, job_id: str, *, row: int | None = None) -> None:
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_TEMPLATE):
+    """One action on a job (or on one of its images); a click goes to the bot's ``BotServices.press``."""
+
+    def __init__(self, action: str, job_id: str, index: int | None = None, *, row: int | None = None) -> None:
+        look = ACTIONS[action]
+        suffix = f":{index or 0}" if look.per_image else ""
+        label = str((index or 0) + 1) if action == "image" else look.label
         super().__init__(
             discord.ui.Button(
-                label="Reroll",
-                emoji="🎲",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"sd:{REROLL}:{job_id}",
+                label=label, emoji=look.emoji, style=look.style, custom_id=f"sd:{action}:{job_id}{suffix}"
             ),
             row=row,
         )
-        self.job_id = job_id
+        self.action, self.job_id, self.index = action, job_id, index or 0
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> RerollButton:
-        return cls(match["job"])
+    ) -> JobButton:
+        # A per-image action without an index (an old button, or a hand-made one) means the first image.
+        return cls(match["action"], match["job"], int(match["index"] or 0))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        _answer(interaction, REROLL, lambda actions: actions.reroll(interaction, self.job_id))
+        await services_of(interaction).press(interaction, self.action, self.job_id, self.index)
 
 
-class EditButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{EDIT}:{_JOB}:(?P<index>\d{{1,2}})"
-):
-    """Ask for a prompt and edit this image (it becomes the reference)."""
-
-    def __init__(self, job_id: str, index: int, *, label: str = "Edit", row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                emoji="🖌️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"sd:{EDIT}:{job_id}:{index}",
-            ),
-            row=row,
-        )
-        self.job_id = job_id
-        self.index = index
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> EditButton:
-        return cls(match["job"], int(match["index"]))
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        # The modal is the acknowledgement: nothing may come before it.
-        await interaction.response.send_modal(EditPromptModal(self.job_id, self.index))
+DYNAMIC_ITEMS = (JobButton,)
 
 
-class DetailsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{DETAILS}:{_JOB}"):
-    """Show every parameter of the job, to the clicker only."""
-
-    def __init__(self, job_id: str, *, row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Details",
-                emoji="ℹ️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"sd:{DETAILS}:{job_id}",
-            ),
-            row=row,
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> DetailsButton:
-        return cls(match["job"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        _answer(interaction, DETAILS, lambda actions: actions.details(interaction, self.job_id))
-
-
-class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"sd:{DELETE}:{_JOB}"):
-    """Delete the job's messages and files (its requester or a member who may manage messages)."""
-
-    def __init__(self, job_id: str, *, row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Delete", emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=f"sd:{DELETE}:{job_id}"
-            ),
-            row=row,
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> DeleteButton:
-        return cls(match["job"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        _answer(interaction, DELETE, lambda actions: actions.delete(interaction, self.job_id))
-
-
-DYNAMIC_ITEMS = (RerollButton, EditButton, DetailsButton, DeleteButton)
-
-
-def result_view(job_id: str, indexes: list[int], *, count: int, with_delete: bool = True) -> discord.ui.View:
-    """The buttons under a result message holding the images ``indexes`` of a job that asked for ``count``.
-
-    Row 0: reroll, details, delete (and "Edit" for a single image); rows 1–2: one "Edit n" per image.
-    """
+def gallery_view(
+    job_id: str,
+    indexes: list[int],
+    *,
+    single: bool,
+    running: bool,
+    rerender: bool,
+    with_delete: bool = True,
+) -> discord.ui.View:
+    """The buttons under a gallery message holding the images ``indexes`` (see module docstring)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(RerollButton(job_id, row=0))
-    single = len(indexes) == 1 and count == 1
-    if single:
-        view.add_item(EditButton(job_id, indexes[0], row=0))
-    view.add_item(DetailsButton(job_id, row=0))
-    if with_delete:
-        view.add_item(DeleteButton(job_id, row=0))
-    if not single:
+    for action in ("reroll", "remix", "details", *(("delete",) if with_delete else ())):
+        view.add_item(JobButton(action, job_id, row=0))
+    if running:
+        view.add_item(JobButton("cancel", job_id, row=0))
+    if single and len(indexes) == 1:
+        for item in image_actions(job_id, indexes[0], rerender=rerender, row=1):
+            view.add_item(item)
+    else:
         for position, index in enumerate(indexes[:10]):
-            view.add_item(EditButton(job_id, index, label=f"Edit {index + 1}", row=1 + position // 5))
+            view.add_item(JobButton("image", job_id, index, row=1 + position // 5))
     return view
 
 
-class EditPromptModal(discord.ui.Modal):
-    """Asks for the edit prompt. Its submit is answered from the raw data (``answer_edit_modal``, called by the
-    bot for every modal submit), so a modal opened before a restart still works after it."""
-
-    prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
-        label="What should change?",
-        custom_id="prompt",
-        style=discord.TextStyle.paragraph,
-        max_length=2000,
-        placeholder="e.g. make it night time, add snow",
-    )
-
-    def __init__(self, job_id: str, index: int) -> None:
-        super().__init__(
-            title=f"Edit image {index + 1}", timeout=15 * 60, custom_id=f"{EDIT_MODAL_PREFIX}{job_id}:{index}"
-        )
+def image_actions(job_id: str, index: int, *, rerender: bool, row: int = 0) -> list[JobButton]:
+    """One image's actions: vary (subtle, strong), re-render at 4K (where a model can), use as reference."""
+    actions = ["subtle", "strong", *(("rerender",) if rerender else ()), "edit"]
+    return [JobButton(action, job_id, index, row=row) for action in actions]
 
 
-def answer_edit_modal(interaction: discord.Interaction[Any]) -> bool:
-    """Answer an edit modal's submit (whichever process opened it); ``False`` if it is not one."""
-    data: dict[str, Any] = dict(interaction.data or {})
-    parsed = parse_edit_modal(str(data.get("custom_id", "")))
-    if parsed is None:
-        return False
-    job_id, index = parsed
-    prompt = (submitted_text(data, "prompt") or "").strip()
-    _answer(interaction, EDIT, lambda actions: actions.submit_edit(interaction, job_id, index, prompt))
-    return True
+def image_view(job_id: str, index: int, *, rerender: bool) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for item in image_actions(job_id, index, rerender=rerender):
+        view.add_item(item)
+    return view
 
 
-def parse_edit_modal(custom_id: str) -> tuple[str, int] | None:
-    """(job id, image index) from an edit modal's ``custom_id``."""
-    match = re.fullmatch(rf"{re.escape(EDIT_MODAL_PREFIX)}{_JOB}:(?P<index>\d{{1,2}})", custom_id)
-    return (match["job"], int(match["index"])) if match else None
+def status_view(job_id: str) -> discord.ui.View:
+    """Under a running job's status: Cancel."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton("cancel", job_id))
+    return view
 
 
-def submitted_text(data: dict[str, Any], custom_id: str) -> str | None:
-    """The value of text input ``custom_id`` in a modal submit's raw ``data`` (action rows or labels)."""
-    stack = list(data.get("components") or [])
-    while stack:
-        component = stack.pop()
-        if component.get("custom_id") == custom_id and "value" in component:
-            return str(component["value"])
-        stack.extend(component.get("components") or [])
-        if isinstance(component.get("component"), dict):
-            stack.append(component["component"])
-    return None
+def confirm_delete_view(job_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton("deleteyes", job_id))
+    view.add_item(JobButton("keep", job_id))
+    return view
+
+
+def reopened_view(job: JobRecord, indexes: list[int], *, with_delete: bool, rerender: bool) -> discord.ui.View:
+    """The buttons under a job re-opened with ``/job``."""
+    single = len(job.images) == 1
+    return gallery_view(job.id, indexes, single=single, running=False, rerender=rerender, with_delete=with_delete)

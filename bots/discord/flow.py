@@ -1,24 +1,29 @@
 """The generation flow behind every command and button that makes images (layer 3, delivery and the
 generation flow).
 
-The caller has already deferred (ephemerally, before any I/O). Then: the allow-lists, building and
-validating the request (attachments are checked before any provider call), the quotas, and finally the job
-with its ``Delivery``. Every refusal edits the deferred reply, so it is ephemeral and says why (and when to
-try again). Daily quota not used by the job is given back the moment it finishes.
+The caller has already deferred (ephemerally, before any I/O). Then: the allow-lists (in a DM, judged in the
+server where the asker was found, when the rules ask for one), building and validating the request
+(attachments are checked before any provider call), the quotas, and finally the job with its ``Delivery`` and
+its mod-log entry. Every refusal edits the deferred reply, so it is ephemeral and says why (and when to try
+again). Daily quota not used by the job (refused, failed or cancelled images) is given back the moment it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import discord
 
 from bots.discord.delivery import Delivery, DeliveryContext, DeliverySetup
-from bots.discord.interactions import place_of, requester_of, tell
-from bots.discord.policy import Gatekeeper, Refusal, Reservation
-from bots.discord.wording import friendly_error
+from bots.discord.interactions import bot_can_post, requester_of, tell
+from bots.discord.modlog import ModLog
+from bots.discord.policy import Gatekeeper, Place, Refusal, Reservation
+from bots.discord.rebuild import rerender_model
+from bots.discord.wording import amount, friendly_error
 from core.errors import SeedreamError
 from core.events import Event, Finished
 from core.requests import GenerateRequest, Plan
@@ -28,6 +33,18 @@ log = logging.getLogger(__name__)
 
 #: Builds (and validates what it can of) the request; called after the acknowledgement, so it may do I/O.
 RequestBuilder = Callable[[], Awaitable[GenerateRequest]]
+#: Who asks and where, as the policy judges it (for a DM, in which server the asker was found).
+PlaceResolver = Callable[[discord.Interaction], Awaitable[Place]]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a job made from another one comes from: its parent, what was done (a label such as "🔀 subtle
+    variation of image 2"), and the prompt to show in place of the instruction sent to the model."""
+
+    parent_id: str
+    label: str | None = None
+    prompt: str | None = None
 
 
 class GenerationFlow:
@@ -39,11 +56,15 @@ class GenerationFlow:
         service: ImageService,
         gate: Gatekeeper,
         delivery: DeliverySetup,
+        places: PlaceResolver,
+        mod_log: ModLog,
         always_spoiler: bool = False,
     ) -> None:
         self.service = service
         self.gate = gate
         self.delivery = delivery
+        self.places = places
+        self.mod_log = mod_log
         self.always_spoiler = always_spoiler
 
     async def run(
@@ -52,11 +73,11 @@ class GenerationFlow:
         build: RequestBuilder,
         *,
         spoiler: bool = False,
-        parent_id: str | None = None,
+        origin: Origin | None = None,
     ) -> str | None:
         """Check, validate, reserve and run; return the job id (None when refused)."""
         try:
-            return await self._run(interaction, build, spoiler=spoiler, parent_id=parent_id)
+            return await self._run(interaction, build, spoiler=spoiler, origin=origin)
         except Exception:
             log.exception("generation flow failed for interaction %s", interaction.id)
             with contextlib.suppress(discord.HTTPException):
@@ -66,9 +87,9 @@ class GenerationFlow:
             return None
 
     async def _run(
-        self, interaction: discord.Interaction, build: RequestBuilder, *, spoiler: bool, parent_id: str | None
+        self, interaction: discord.Interaction, build: RequestBuilder, *, spoiler: bool, origin: Origin | None
     ) -> str | None:
-        place = place_of(interaction)
+        place = await self.places(interaction)
         refusal = self.gate.check_place(place)
         if refusal is not None:
             await tell(interaction, refusal.message)
@@ -84,7 +105,7 @@ class GenerationFlow:
             await tell(interaction, reservation.message)
             return None
         return await self._run_job(
-            interaction, plan, reservation, spoiler=spoiler or self.always_spoiler, parent_id=parent_id
+            interaction, plan, reservation, place, spoiler=spoiler or self.always_spoiler, origin=origin
         )
 
     async def _run_job(
@@ -92,9 +113,10 @@ class GenerationFlow:
         interaction: discord.Interaction,
         plan: Plan,
         reservation: Reservation,
+        place: Place,
         *,
         spoiler: bool,
-        parent_id: str | None,
+        origin: Origin | None,
     ) -> str | None:
         relay = _Relay(reservation)
         try:
@@ -103,7 +125,7 @@ class GenerationFlow:
                 plan=plan,
                 requester=requester_of(interaction),
                 on_event=relay.sink,
-                parent_id=parent_id,
+                parent_id=origin.parent_id if origin else None,
             )
         except SeedreamError as exc:
             await reservation.settle(produced=0)
@@ -112,23 +134,57 @@ class GenerationFlow:
         except BaseException:
             await reservation.settle(produced=0)
             raise
-        context = DeliveryContext(
-            job_id=handle.job_id,
-            prompt=plan.request.prompt,
-            model=plan.model.key,
-            provider=plan.provider,
-            count=plan.images,
-            requester_name=interaction.user.display_name,
-            requester_mention=interaction.user.mention,
-            spoiler=spoiler,
-            parent_id=parent_id,
-            upload_limit=interaction.filesize_limit,
-        )
-        delivery = Delivery(interaction, context, setup=self.delivery)
+        job_id = handle.job_id
+        delivery = Delivery(interaction, _context(interaction, plan, job_id, spoiler, origin), setup=self.delivery)
         await relay.connect(delivery)
-        await self.delivery.jobs.set_extra(handle.job_id, "discord_spoiler", spoiler)
-        await delivery.run()
-        return handle.job_id
+        await self._note(job_id, spoiler=spoiler, place=place, origin=origin)
+        what = amount(plan.images, series=bool(plan.series))
+        entry = asyncio.create_task(  # beside the delivery: the requester's status comes first
+            self.mod_log.opened(
+                job_id=job_id, user=interaction.user, place=place, prompt=plan.request.prompt,
+                model=plan.model.key, what=what,
+            )
+        )
+        try:
+            generation = await delivery.run()
+        finally:
+            posted = await entry
+        link = delivery.gallery.url
+        await self.mod_log.closed(posted, generation, asked=plan.images, series=bool(plan.series), link=link)
+        return job_id
+
+    async def _note(self, job_id: str, *, spoiler: bool, place: Place, origin: Origin | None) -> None:
+        jobs = self.delivery.jobs
+        await jobs.set_extra(job_id, "discord_spoiler", spoiler)
+        if origin is not None and origin.label:
+            await jobs.set_extra(job_id, "discord_made_as", origin.label)
+        if origin is not None and origin.prompt:
+            await jobs.set_extra(job_id, "discord_shown_prompt", origin.prompt)
+        if place.is_dm and place.guild_id is not None:
+            # The server whose rules admitted this DM job: its moderators may see and delete it.
+            await jobs.set_extra(job_id, "discord_dm_guild", str(place.guild_id))
+
+
+def _context(
+    interaction: discord.Interaction, plan: Plan, job_id: str, spoiler: bool, origin: Origin | None
+) -> DeliveryContext:
+    """What the delivery of a job needs to know, from the interaction and the plan."""
+    return DeliveryContext(
+        job_id=job_id,
+        prompt=(origin.prompt if origin else None) or plan.request.prompt,
+        model=plan.model.key,
+        guild_id=interaction.guild_id,
+        count=plan.images,
+        series=bool(plan.series),
+        requester_id=interaction.user.id,
+        requester_mention=interaction.user.mention,
+        spoiler=spoiler,
+        parent_id=origin.parent_id if origin else None,
+        label=origin.label if origin else None,
+        upload_limit=interaction.filesize_limit,
+        can_post=bot_can_post(interaction),
+        rerender=rerender_model(plan.provider, plan.model.key) is not None,
+    )
 
 
 class _Relay:

@@ -1,4 +1,5 @@
-"""Fitting an image under a byte limit, and naming result files (layer 1, pure: Pillow, no discord.py).
+"""Fitting an image under a byte limit, converting uploads to PNG, naming result files (layer 1, pure: Pillow, no
+discord.py).
 
 CPU work: callers on the event loop run it in a thread.
 """
@@ -50,6 +51,19 @@ def fit_image(data: bytes, *, limit: int, width: int, height: int, fmt: str) -> 
             (max(1, image.width * 3 // 4), max(1, image.height * 3 // 4)), Image.Resampling.LANCZOS
         )
     raise ValueError(f"cannot fit an image into {limit} bytes")
+
+
+def to_png(data: bytes) -> bytes:
+    """An image (a WebP, the first frame of a GIF…) re-encoded as PNG, transparency kept. The caller has
+    checked its pixel count, so decoding it is safe."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.seek(0)
+            image = opened.convert("RGBA" if "A" in opened.getbands() or "transparency" in opened.info else "RGB")
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 def fit_saved(image: GeneratedImage, *, limit: int) -> FittedImage:

@@ -30,8 +30,25 @@ async def tell(interaction: discord.Interaction, text: str, *, embed: discord.Em
     )
 
 
+def bot_can_post(interaction: discord.Interaction) -> bool:
+    """Whether the bot may post (with files) in the interaction's channel with its own token, which a job that
+    outlives the 15-minute interaction token needs. Always true in DMs; in threads it takes *Send Messages in
+    Threads*."""
+    if interaction.guild_id is None:
+        return True
+    perms = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread)
+    send = perms.send_messages_in_threads if in_thread else perms.send_messages
+    return perms.view_channel and send and perms.attach_files
+
+
+def bot_can_see_channel(interaction: discord.Interaction) -> bool:
+    """Whether the bot may see the interaction's channel (and so read, edit or delete its messages there)."""
+    return interaction.guild_id is None or interaction.app_permissions.view_channel
+
+
 def place_of(interaction: discord.Interaction) -> Place:
-    """Who asks and where, as the policy sees it."""
+    """Who asks and where, as the policy sees it (a DM as such: its server, if any, is found by the bot)."""
     roles = [r for r in getattr(interaction.user, "roles", []) if not r.is_default()]
     channel = interaction.channel
     nsfw = bool(channel.is_nsfw()) if isinstance(channel, discord.TextChannel | discord.Thread) else False
@@ -42,6 +59,7 @@ def place_of(interaction: discord.Interaction) -> Place:
         role_ids=frozenset(r.id for r in roles),
         role_names=frozenset(r.name for r in roles),
         channel_nsfw=nsfw,
+        dm=interaction.guild_id is None,
     )
 
 

@@ -34,11 +34,26 @@ class PolicyConfig:
     max_concurrent_jobs: int = 3
     user_daily_images: int = 50
     guild_daily_images: int = 500
+    owner_only_buttons: bool = False  # only a job's requester may reroll, vary, remix or edit from its buttons
+    mod_log_channel: int | None = None  # every job is announced there (requester, prompt, link)
+
+    @property
+    def server_rules(self) -> bool:
+        """Any rule that narrows where, or by whom, images are made."""
+        return bool(
+            self.allowed_guilds or self.allowed_channels or self.generator_roles or self.nsfw_channels_only
+        )
+
+    @property
+    def dm_needs_membership(self) -> bool:
+        """In a DM the asker must be found in a server first: the server rules are checked there."""
+        return bool(self.allowed_guilds or self.generator_roles)
 
 
 @dataclass(frozen=True)
 class Place:
-    """Who asks, and where."""
+    """Who asks, and where. For a direct message under server rules, ``guild_id`` and the roles are those of
+    the server where the asker was found a member (``dm`` stays true); otherwise a DM has no guild."""
 
     user_id: int
     guild_id: int | None = None
@@ -46,10 +61,11 @@ class Place:
     role_ids: frozenset[int] = frozenset()
     role_names: frozenset[str] = frozenset()
     channel_nsfw: bool = False
+    dm: bool = False
 
     @property
     def is_dm(self) -> bool:
-        return self.guild_id is None
+        return self.dm or self.guild_id is None
 
 
 @dataclass(frozen=True)
@@ -107,36 +123,58 @@ class Gatekeeper:
         self._active: Counter[int] = Counter()
 
     def check_place(self, place: Place) -> Refusal | None:
-        """The allow-lists: guild, DMs, channel, NSFW channel, roles."""
+        """The allow-lists: guild, DMs, channel, NSFW channel, roles. The server rules hold in DMs too: a DM is
+        refused when a rule needs a channel (allowed channels, NSFW only), and otherwise judged in the server
+        where the asker was found (``Place.guild_id``)."""
         cfg = self.config
         if place.is_dm:
-            if not cfg.allow_dms:
-                return Refusal(
-                    "dm",
-                    "I don't make images in direct messages here. Try a server channel where I'm installed.",
-                )
-            return None
+            refusal = self._check_dm(place)
+            if refusal is not None or place.guild_id is None:
+                return refusal
         if cfg.allowed_guilds and place.guild_id not in cfg.allowed_guilds:
             return Refusal(
                 "guild",
                 "Image generation isn't enabled on this server. A server admin can ask the "
                 "bot's owner to turn it on.",
             )
-        if cfg.allowed_channels and place.channel_id not in cfg.allowed_channels:
+        if not place.is_dm and cfg.allowed_channels and place.channel_id not in cfg.allowed_channels:
             where = ", ".join(f"<#{c}>" for c in sorted(cfg.allowed_channels)[:5])
             return Refusal("channel", f"Images can't be made in this channel. Try {where}.")
-        if cfg.nsfw_channels_only and not place.channel_nsfw:
+        if not place.is_dm and cfg.nsfw_channels_only and not place.channel_nsfw:
             return Refusal(
                 "nsfw_channel", "On this server images can only be made in age-restricted channels."
             )
         if cfg.generator_roles and not self._has_role(place):
-            roles = ", ".join(f"<@&{r}>" if r.isdigit() else f"**{r}**" for r in cfg.generator_roles[:5])
             return Refusal(
                 "role",
-                f"Making images here needs one of these roles: {roles}. Ask a moderator if "
+                f"Making images here needs one of these roles: {self._role_list()}. Ask a moderator if "
                 "you think you should have one.",
             )
         return None
+
+    def _check_dm(self, place: Place) -> Refusal | None:
+        cfg = self.config
+        if not cfg.allow_dms:
+            return Refusal(
+                "dm", "I don't make images in direct messages here. Try a server channel where I'm installed."
+            )
+        if cfg.allowed_channels or cfg.nsfw_channels_only:
+            return Refusal(
+                "dm",
+                "I don't make images in direct messages here: this bot's rules keep them in certain server "
+                "channels. Try one of those.",
+            )
+        if cfg.dm_needs_membership and place.guild_id is None:
+            roles = f" with one of the roles {self._role_list()}" if cfg.generator_roles else ""
+            return Refusal(
+                "dm",
+                f"I make images in direct messages only for members of a server where I'm allowed{roles}. "
+                "Try a server channel where I'm installed.",
+            )
+        return None
+
+    def _role_list(self) -> str:
+        return ", ".join(f"<@&{r}>" if r.isdigit() else f"**{r}**" for r in self.config.generator_roles[:5])
 
     def _has_role(self, place: Place) -> bool:
         ids = {int(r) for r in self.config.generator_roles if r.isdigit()}
@@ -280,3 +318,34 @@ class Reservation:
         self._settled = True
         self.gate.job_done(self.place.user_id)
         await self.gate.release(self.place, day=self.day, images=self.images - produced)
+
+
+def describe_policy(config: PolicyConfig) -> str:
+    """The policy in force, one line, for the start-up log."""
+
+    def ids(values: frozenset[int]) -> str:
+        return ",".join(str(v) for v in sorted(values)) or "any"
+
+    if not config.allow_dms:
+        dms = "off"
+    elif config.allowed_channels or config.nsfw_channels_only:
+        dms = "off (a channel rule is set)"
+    elif config.dm_needs_membership:
+        dms = "members of an allowed server only (its rules and quota apply)"
+    else:
+        dms = "on"
+    parts = [
+        f"guilds={ids(config.allowed_guilds)}",
+        f"channels={ids(config.allowed_channels)}",
+        f"roles={','.join(config.generator_roles) or 'any'}",
+        f"DMs={dms}",
+        f"NSFW channels only={'yes' if config.nsfw_channels_only else 'no'}",
+        f"always spoiler={'yes' if config.always_spoiler else 'no'}",
+        f"cooldown={config.cooldown_seconds:g}s",
+        f"concurrent jobs per user={config.max_concurrent_jobs or 'no limit'}",
+        f"images per user per day={config.user_daily_images or 'no limit'}",
+        f"images per server per day={config.guild_daily_images or 'no limit'}",
+        f"buttons={'requester only' if config.owner_only_buttons else 'anyone who can see the job'}",
+        f"mod log={config.mod_log_channel or 'off'}",
+    ]
+    return "; ".join(parts)

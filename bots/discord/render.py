@@ -1,67 +1,21 @@
-"""Discord embeds for results, jobs, models and quotas (layer 2, Discord helpers: no I/O, no calls).
+"""Discord embeds for job details, history, models, quotas and settings (layer 2, Discord helpers: no I/O, no
+calls). Results themselves are plain attachments under a caption (``bots.discord.gallery``).
 
-Everything stays inside Discord's limits: embed description ≤ 4096, field ≤ 1024, title ≤ 256, and the embeds
-of one message together ≤ 6000 characters (ten result embeds fit).
+Everything stays inside Discord's limits: embed description ≤ 4096, field ≤ 1024, title ≤ 256, and an embed's
+total ≤ 6000 characters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 import discord
 
+from bots.discord.defaults import UserDefaults
 from bots.discord.policy import QuotaStatus
-from bots.discord.wording import duration, relative_time, truncate
+from bots.discord.wording import amount, relative_time, truncate
 from core.catalog import ModelSpec
 from core.jobs import JobRecord
 
-RESULT_PROMPT_CHARS = 250  # x10 embeds per message stays under the 6000-character total
 COLOUR = discord.Colour(0x5865F2)
-
-
-@dataclass(frozen=True)
-class ResultCard:
-    """One posted image, as its embed describes it."""
-
-    job_id: str
-    index: int
-    count: int
-    prompt: str
-    model: str
-    provider: str
-    width: int
-    height: int
-    seed: int | None
-    elapsed: float
-    requester: str
-    filename: str
-    spoiler: bool
-    reencoded: bool
-    parent_id: str | None
-    at: datetime
-
-
-def result_embed(card: ResultCard) -> discord.Embed:
-    """The embed under one image: prompt, model, size, seed, provider, time and job id."""
-    title = f"Image {card.index + 1} of {card.count}" if card.count > 1 else "Seedream image"
-    embed = discord.Embed(
-        title=title, description=truncate(card.prompt, RESULT_PROMPT_CHARS), colour=COLOUR, timestamp=card.at
-    )
-    embed.add_field(name="Model", value=card.model)
-    embed.add_field(name="Size", value=f"{card.width}×{card.height}")
-    embed.add_field(name="Seed", value=str(card.seed) if card.seed is not None else "—")
-    embed.add_field(name="Provider", value=card.provider)
-    embed.add_field(name="Time", value=duration(card.elapsed))
-    job = f"`{card.job_id}`" + (f" (from `{card.parent_id}`)" if card.parent_id else "")
-    embed.add_field(name="Job", value=job)
-    notes = [f"Requested by {truncate(card.requester, 80)}"]
-    if card.reencoded:
-        notes.append("re-encoded to fit Discord's upload limit (the original is kept)")
-    embed.set_footer(text=" · ".join(notes))
-    if not card.spoiler:  # an embed would show a spoilered attachment unblurred
-        embed.set_image(url=f"attachment://{card.filename}")
-    return embed
 
 
 # -- jobs -----------------------------------------------------------------------------------------------
@@ -70,16 +24,19 @@ def result_embed(card: ResultCard) -> discord.Embed:
 def details_embed(job: JobRecord, *, private: bool) -> discord.Embed:
     """Every parameter of a job; ``private`` adds what only its requester (or a moderator) should see."""
     params = job.parameters
-    embed = discord.Embed(
-        title=f"Job {job.id}", description=truncate(job.prompt, 4000), colour=COLOUR, timestamp=job.created_at
-    )
+    deleted = job.extra.get("discord_deleted")
+    # A deleted job's prompt stays with those who may manage it: a moderator deleted it for a reason.
+    prompt = "(deleted)" if deleted and not private else truncate(job.prompt, 4000)
+    embed = discord.Embed(title=f"Job {job.id}", description=prompt, colour=COLOUR, timestamp=job.created_at)
+    series = int(params.get("series") or 0)
+    asked = amount(series or int(params.get("count") or 1), series=bool(series))
     shown = {
         "Status": str(job.status),
         "Provider": job.provider,
         "Model": f"{job.model} ({params.get('model_id')})",
         "Size": params.get("size"),
         "Aspect ratio": params.get("aspect_ratio"),
-        "Images": f"{len(job.images)} made of {params.get('count')} asked",
+        "Images": f"{len(job.images)} made; asked for {asked}",
         "Seed": params.get("seed") if params.get("seed") is not None else "— (this model takes no seed)",
         "Guidance": params.get("guidance"),
         "Watermark": params.get("watermark"),
@@ -89,9 +46,15 @@ def details_embed(job: JobRecord, *, private: bool) -> discord.Embed:
     if seeds and seeds != [params.get("seed")]:
         shown["Image seeds"] = ", ".join(str(s) for s in seeds[:15])
     if job.parent_id:
-        shown["From job"] = f"`{job.parent_id}`"
-    if job.extra.get("discord_deleted"):
+        made_as = job.extra.get("discord_made_as")
+        shown["From job"] = f"`{job.parent_id}`" + (f" ({made_as})" if made_as else "")
+    if deleted:
         shown["Deleted"] = "yes"
+    if job.extra.get("discord_shrunk"):
+        shown["Originals"] = (
+            "Some images were shrunk to fit Discord's upload limit here; the originals are kept, and "
+            f"`/job id:{job.id}` sends them whole where the limit allows (a boosted server, a DM)."
+        )
     if private:
         shown.update(_private_details(job))
     for name, value in shown.items():
@@ -179,4 +142,15 @@ def quota_embed(status: QuotaStatus, *, name: str) -> discord.Embed:
     embed.add_field(name="Jobs running", value=running)
     if status.cooldown_until is not None:
         embed.add_field(name="Next request", value=relative_time(status.cooldown_until))
+    return embed
+
+
+def settings_embed(defaults: UserDefaults, *, name: str) -> discord.Embed:
+    """``/settings``: a user's defaults."""
+    embed = discord.Embed(title=f"Defaults of {truncate(name, 80)}", colour=COLOUR)
+    embed.add_field(name="Model", value=defaults.model or "the provider's default")
+    embed.add_field(name="Size", value=defaults.size or "the model's default")
+    embed.add_field(name="Aspect ratio", value=defaults.aspect_ratio or "the model's default")
+    embed.add_field(name="Spoiler", value="yes" if defaults.spoiler else "no")
+    embed.set_footer(text="Options you give a command win over these. /settings reset:True forgets them.")
     return embed

@@ -1,8 +1,8 @@
 """What the cogs, buttons and actions may ask of the bot: ``BotServices`` (layer 4, the interface's contract).
 
 They depend on this protocol, never on ``ImageBot`` (which implements it), so each can be read, and replaced,
-knowing exactly what it uses: start a job, read and annotate jobs, the quota status, run tracked work, and
-reach a posted message.
+knowing exactly what it uses: start, find and cancel jobs, read and annotate them, the policy and the quota
+status, users' defaults, answer a button press, run tracked work, and reach a posted message.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Any, Protocol, cast
 
 import discord
 
-from bots.discord.flow import RequestBuilder
-from bots.discord.policy import Place, QuotaStatus
+from bots.discord.defaults import UserDefaults
+from bots.discord.flow import Origin, RequestBuilder
+from bots.discord.policy import Place, PolicyConfig, QuotaStatus
 from core.jobs import JobRecord
 
 
@@ -32,14 +33,43 @@ class BotServices(Protocol):
         build: RequestBuilder,
         *,
         spoiler: bool = False,
-        parent_id: str | None = None,
+        origin: Origin | None = None,
     ) -> str | None:
         """Check the policy, build and validate the request, reserve the quota, run the job and deliver it;
         the interaction is already deferred. Returns the job id (``None`` when refused, after saying why)."""
         ...
 
+    @property
+    def policy(self) -> PolicyConfig:
+        """The community's rules in force."""
+        ...
+
     async def find_job(self, job_id: str) -> JobRecord | None:
-        """The job, or ``None`` when there is none with that id."""
+        """The job, or ``None`` when there is none with that id: the one way the interface reads a job by id
+        (``/job``, every button and form)."""
+        ...
+
+    async def job_family(self, job_id: str) -> list[JobRecord]:
+        """The job and every Discord job made from it (rerolls, variations, edits, and theirs), oldest first."""
+        ...
+
+    def cancel_job(self, job_id: str) -> bool:
+        """Stop a job this process runs (queued or generating); ``False`` when it runs nowhere here."""
+        ...
+
+    async def place_of(self, interaction: discord.Interaction) -> Place:
+        """Who asks and where, as the policy judges it (for a DM under server rules, the asker's server)."""
+        ...
+
+    async def user_defaults(self, user_id: int) -> UserDefaults:
+        """A user's ``/settings``."""
+        ...
+
+    async def set_user_defaults(self, user_id: int, defaults: UserDefaults) -> None:
+        ...
+
+    async def press(self, interaction: discord.Interaction, action: str, job_id: str, index: int) -> None:
+        """Answer a press of a job button (``bots.discord.buttons``)."""
         ...
 
     async def recent_jobs(self, *, user_id: int, limit: int) -> list[JobRecord]:

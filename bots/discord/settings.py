@@ -5,11 +5,18 @@ Read once at the entry point from the environment (``DISCORD_TOKEN`` and ``SEEDR
 given, a TOML or JSON file (``SEEDREAM_DISCORD_CONFIG`` or ``--config``) whose keys are the field names
 below. Environment variables win over the file. Lists may be written comma-separated in the environment
 (``SEEDREAM_DISCORD_ALLOWED_CHANNELS=123,456``) or as arrays in the file.
+
+A key the bot does not know (in the file, or a ``SEEDREAM_DISCORD_*`` variable) is refused with the nearest
+known one (``UnknownSettingError``, a ``ConfigurationError``): a typo must not silently leave a limit at its
+default. Entry points read these settings with ``core.settings_errors.read_settings``, which turns an invalid
+value into one line naming its variable.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +31,22 @@ from pydantic_settings import (
 )
 
 from bots.discord.policy import PolicyConfig
+from core.errors import ConfigurationError
 
 CONFIG_ENV = "SEEDREAM_DISCORD_CONFIG"
+ENV_PREFIX = "SEEDREAM_DISCORD_"
+
+
+class UnknownSettingError(ConfigurationError):
+    """A configuration key that is not a setting; the message names the nearest known one."""
+
+    def __init__(self, key: str, *, where: str, known: Iterable[str]) -> None:
+        known = sorted(set(known))
+        nearest = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+        hint = f"did you mean {nearest[0]!r}?" if nearest else f"known keys: {', '.join(known)}"
+        super().__init__(f"unknown setting {key!r} in {where}; {hint}", variables=nearest[:1])
+        self.key = key
+        self.nearest = nearest[0] if nearest else None
 
 IdSet = Annotated[frozenset[int], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
@@ -59,6 +80,8 @@ class BotSettings(BaseSettings):
     max_concurrent_jobs: int = Field(3, ge=0)
     user_daily_images: int = Field(50, ge=0)
     guild_daily_images: int = Field(500, ge=0)
+    owner_only_buttons: bool = False
+    mod_log_channel: int | None = None
 
     # Runtime
     token_margin_seconds: float = Field(
@@ -95,10 +118,15 @@ class BotSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Init arguments, then the environment, then ``.env``, then the config file."""
+        _refuse_unknown_variables(settings_cls)
         sources = [init_settings, env_settings, dotenv_settings]
         path = _config_path(init_settings)
         if path is not None:
-            sources.append(_file_source(settings_cls, path))
+            source = _file_source(settings_cls, path)
+            unknown = sorted(set(source()) - set(settings_cls.model_fields) - {"config_file"})
+            if unknown:
+                raise UnknownSettingError(unknown[0], where=str(path), known=settings_cls.model_fields)
+            sources.append(source)
         return (*sources, file_secret_settings)
 
     def policy(self) -> PolicyConfig:
@@ -114,6 +142,8 @@ class BotSettings(BaseSettings):
             max_concurrent_jobs=self.max_concurrent_jobs,
             user_daily_images=self.user_daily_images,
             guild_daily_images=self.guild_daily_images,
+            owner_only_buttons=self.owner_only_buttons,
+            mod_log_channel=self.mod_log_channel,
         )
 
 
@@ -129,9 +159,31 @@ def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
 
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
     if not path.is_file():
-        raise FileNotFoundError(
-            f"the Discord bot config file {path} does not exist (set by {CONFIG_ENV} or --config)"
+        raise ConfigurationError(
+            f"the Discord bot config file {path} does not exist (set by {CONFIG_ENV} or --config)",
+            variables=(CONFIG_ENV,),
         )
     if path.suffix.lower() == ".json":
         return JsonConfigSettingsSource(settings_cls, json_file=path)
     return TomlConfigSettingsSource(settings_cls, toml_file=path)
+
+
+def environment_names(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    """Every environment variable a settings class reads → its field name."""
+    names: dict[str, str] = {}
+    prefix = str(settings_cls.model_config.get("env_prefix") or "")
+    for name, info in settings_cls.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []
+        variables = [str(c) for c in choices if isinstance(c, str) and c.isupper()]
+        for variable in variables or [(prefix + name).upper()]:
+            names[variable] = name
+    return names
+
+
+def _refuse_unknown_variables(settings_cls: type[BaseSettings]) -> None:
+    known = environment_names(settings_cls)
+    for variable in sorted(os.environ):
+        if variable.startswith(ENV_PREFIX) and variable not in known:
+            raise UnknownSettingError(variable, where="the environment", known=known)
+

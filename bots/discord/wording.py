@@ -71,6 +71,24 @@ def friendly_error(exc: SeedreamError) -> str:
 # -- progress -------------------------------------------------------------------------------------------
 
 
+def amount(count: int, *, series: bool) -> str:
+    """What a job asks for, in words that say which kind it is: independent images (one request each) or a
+    series (one request for related images, as many as the model decides)."""
+    if series:
+        return f"a series of up to {count} related images"
+    return "1 image" if count == 1 else f"{count} independent images"
+
+
+def made_text(made: int, *, asked: int, series: bool) -> str:
+    """What a finished job made, e.g. "a series of 3 related images (the model chose 3 of up to 4)"."""
+    if series:
+        chose = f" (the model chose {made} of up to {asked})" if made != asked else ""
+        return f"a series of {made} related image{'s' if made != 1 else ''}{chose}"
+    if asked == 1:
+        return "1 image"
+    return f"{made} independent images" if made == asked else f"{made} of {asked} independent images"
+
+
 @dataclass
 class JobProgress:
     """What the status message shows; the delivery updates it as events arrive."""
@@ -78,7 +96,9 @@ class JobProgress:
     job_id: str
     prompt: str
     model: str
-    count: int
+    count: int  # the most images the job can make
+    series: bool = False
+    label: str | None = None  # what a button did to make the job
     phase: str = "starting"  # starting | queued | generating | done
     position: int | None = None
     note: str | None = None
@@ -86,38 +106,50 @@ class JobProgress:
     failures: list[ImageFailure] = field(default_factory=list)
     outcome: Generation | None = None
     elsewhere: str | None = None  # a link to where the job continues
+    result_url: str | None = None  # the gallery message
+    eta_seconds: float | None = None
+    notice: str | None = None  # something the requester must know (e.g. where to find the job later)
 
 
 def status_text(progress: JobProgress) -> str:
-    """The status message: one headline, then what the job is."""
+    """The status message: one headline, then what the job is (and a link to its images)."""
+    label = f"{progress.label} · " if progress.label else ""
     about = (
-        f"*{truncate(progress.prompt, 300)}*\n{progress.model} · "
-        f"{progress.count} image{'s' if progress.count != 1 else ''} · job `{progress.job_id}`"
+        f"*{truncate(progress.prompt, 300)}*\n{label}{progress.model} · "
+        f"{amount(progress.count, series=progress.series)} · job `{progress.job_id}`"
     )
-    return truncate(f"{_headline(progress)}\n{about}", MAX_CONTENT)
+    lines = [_headline(progress), about]
+    if progress.result_url and not progress.elsewhere:
+        lines.append(f"🖼️ Images: {progress.result_url}")
+    if progress.notice:
+        lines.append(progress.notice)
+    return truncate("\n".join(lines), MAX_CONTENT)
 
 
 def _headline(progress: JobProgress) -> str:
     if progress.elsewhere:
         return f"⏳ Still working: this is taking a while, so I'll continue here: {progress.elsewhere}"
     if progress.outcome is not None:
-        return outcome_text(progress.outcome, asked=progress.count)
+        return outcome_text(progress.outcome, asked=progress.count, series=progress.series)
     if progress.phase == "queued" and progress.position is not None:
         return f"⏳ Waiting in line: position {progress.position}."
     if progress.phase == "generating":
         done = f" {progress.ready} of {progress.count} ready." if progress.ready else ""
+        eta = f" About {duration(progress.eta_seconds)} left." if progress.eta_seconds else ""
         note = f" ({truncate(progress.note, 100)})" if progress.note else ""
-        return f"🎨 Generating…{done}{note}"
+        return f"🎨 Generating…{done}{eta}{note}"
     return "⏳ Starting…"
 
 
-def outcome_text(generation: Generation, *, asked: int) -> str:
+def outcome_text(generation: Generation, *, asked: int, series: bool = False) -> str:
     """The final headline: what was made, what was held back and why, kindly."""
     made = len(generation.images)
     held = [f for f in generation.failures if f.kind == CONTENT_REJECTED]
     other = [f for f in generation.failures if f.kind != CONTENT_REJECTED]
+    if generation.error_kind == FailureKind.CANCELLED:
+        return _cancelled(made, asked=asked)
     if generation.status is JobStatus.SUCCEEDED:
-        return f"✅ Done: {made} image{'s' if made != 1 else ''}."
+        return f"✅ Done: {made_text(made, asked=asked, series=series)}."
     if made:
         parts = [f"⚠️ Done: {made} of {asked} images."]
         if held:
@@ -129,6 +161,34 @@ def outcome_text(generation: Generation, *, asked: int) -> str:
         return KIND_WORDS[CONTENT_REJECTED]
     reason = generation.error or (other[0].message if other else "no image was produced")
     return kind_words(generation.error_kind, reason=reason)
+
+
+def _cancelled(made: int, *, asked: int) -> str:
+    if not made:
+        return "⏹️ Cancelled before any image was made; nothing was taken from your quota."
+    back = asked - made
+    return (
+        f"⏹️ Cancelled. {made} of {asked} images {'were' if made != 1 else 'was'} made before that"
+        + (f"; the other {back} went back to your quota." if back else ".")
+    )
+
+
+def caption(
+    *,
+    prompt: str,
+    model: str,
+    mention: str,
+    job_id: str,
+    what: str,
+    parent_id: str | None = None,
+    label: str | None = None,
+    state: str = "",
+) -> str:
+    """The one line above a gallery: prompt (· what a button did) · model · requester · what was asked · job id
+    (· state)."""
+    job = f"`{job_id}`" + (f" (from `{parent_id}`)" if parent_id else "")
+    parts = [f"**{truncate(prompt.replace(chr(10), ' '), 300)}**", label, model, mention, what, job, state]
+    return truncate(" · ".join(p for p in parts if p), MAX_CONTENT)
 
 
 def _held_back(held: list[ImageFailure]) -> str:

@@ -7,7 +7,6 @@ from pathlib import Path
 from tests.bots.conftest import (
     World,
     decoded_size,
-    field,
     new_emulator,
     open_service,
     result_messages,
@@ -53,17 +52,22 @@ async def test_reroll_clicked_after_a_restart_runs_the_same_parameters_with_a_ne
     assert rerolled.parameters["size"] == job.parameters["size"] and job.parameters["seed"] == 42
     assert rerolled.parameters["seed"] != 42
     [new_message] = result_messages(click)
-    assert f"(from `{job.id}`)" in field(new_message.embeds[0], "Job")
+    assert f"`{rerolled.id}` (from `{job.id}`)" in new_message.content
     assert decoded_size(new_message.attachments[0].data) == (1024, 1024)
     assert len(fake.sync_calls) == 1  # the restart did not register the commands again
     fake.assert_clean()
 
 
-async def test_edit_from_this_asks_for_a_prompt_and_edits_that_image(world: World) -> None:
+async def test_use_as_reference_from_a_gallery_opens_that_image_then_asks_for_a_prompt(world: World) -> None:
     record, job_id = await first_result(world, "two boats", count=2)
     [message] = result_messages(record)
 
-    click = await world.fake.click(f"sd:edit:{job_id}:1", message=message)
+    opened = await world.fake.click(f"sd:image:{job_id}:1", message=message)
+    await world.settled(opened)
+    assert opened.ephemeral and opened.original is not None
+    [alone] = opened.original.attachments
+    assert alone.filename == f"seedream-{job_id}-02.jpg"
+    click = await world.fake.click(f"sd:edit:{job_id}:1", message=opened.original)
     await click.wait_for(lambda r: r.modal is not None)
     submit = await world.fake.submit_modal(click, {"prompt": "make it night"})
     await world.settled(submit)
@@ -116,7 +120,7 @@ async def test_details_are_ephemeral_and_private_ones_only_for_the_requester(tmp
     world.fake.assert_clean()
 
 
-async def test_delete_is_for_the_requester_or_a_moderator_and_removes_messages_and_files(
+async def test_delete_is_for_the_requester_or_a_moderator_asks_first_and_removes_messages_and_files(
     tmp_path: Path,
 ) -> None:
     guild, alice, bob = _two_members()
@@ -132,11 +136,17 @@ async def test_delete_is_for_the_requester_or_a_moderator_and_removes_messages_a
         assert "Only the person who asked for these images, or a moderator" in status_of(denied)
         assert not message.deleted and job.images[0].path.exists()
 
-        deleted = await world.fake.click(f"sd:delete:{job_id}", message=message, user=mod)
-        await world.settled(deleted)
+        asked = await world.fake.click(f"sd:delete:{job_id}", message=message, user=mod)
+        await world.settled(asked)
+        assert asked.original is not None and not message.deleted  # nothing happens before the confirmation
+        assert status_of(asked).startswith(f"Delete job `{job_id}`?")
+        confirmed = await world.fake.click(f"sd:deleteyes:{job_id}", message=asked.original, user=mod)
+        await confirmed.wait_for(lambda r: r.original is not None and r.original.content.startswith("🗑️"))
+        await world.idle()
         [after] = await world.jobs()
 
-    assert message.deleted and deleted.ephemeral
+    assert message.deleted and asked.ephemeral
     assert not job.images[0].path.exists() and not job.images[0].sidecar_path.exists()
     assert after.extra["discord_deleted"]["by"] == str(mod.id)
+    assert status_of(confirmed).startswith(f"🗑️ Deleted job `{job_id}`: 1 message(s) and 1 image file(s) removed")
     world.fake.assert_clean()

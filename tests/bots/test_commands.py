@@ -45,7 +45,9 @@ async def test_edit_refuses_a_bad_attachment_before_any_provider_call(world: Wor
     await world.settled(not_an_image, too_small)
 
     assert status_of(not_an_image).startswith("That can't be made as asked. Invalid image: 'notes.txt'")
-    assert "(it is text/plain). Allowed: JPEG/PNG images." in status_of(not_an_image)
+    assert "(it is text/plain). Allowed: JPEG/PNG images (WebP and GIF are converted to PNG)." in status_of(
+        not_an_image
+    )
     assert "it is 8x8" in status_of(too_small)
     assert not_an_image.ephemeral and too_small.ephemeral
     assert world.emulator.requests.total() == 0 and await world.jobs() == []
@@ -140,7 +142,9 @@ async def test_commands_are_registered_only_when_their_schema_changes(tmp_path: 
 
     # First start, a restart (unchanged), --sync, then a changed schema (another provider's models).
     assert synced == [True, False, True, True] and len(fake.sync_calls) == 3
-    assert {c["name"] for c in fake.commands()} == {"imagine", "edit", "models", "history", "job", "quota"}
+    assert {c["name"] for c in fake.commands()} == {
+        "imagine", "edit", "models", "history", "job", "quota", "settings", "Edit with Seedream"
+    }
     imagine = next(c for c in fake.commands() if c["name"] == "imagine")
     model = next(o for o in imagine["options"] if o["name"] == "model")
     assert [c["value"] for c in model["choices"]] == ["seedream-3.0"]  # the Visual catalog

@@ -9,7 +9,7 @@ from tests.bots.conftest import World, decoded_size, field, result_messages, sta
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser
 
 
-async def test_imagine_posts_a_decodable_image_of_the_asked_size_with_its_embed(world: World) -> None:
+async def test_imagine_posts_a_decodable_image_of_the_asked_size_under_a_one_line_caption(world: World) -> None:
     record = await world.imagine("a lighthouse at dawn", aspect_ratio="16:9")
 
     ack = await record.acknowledged()
@@ -17,38 +17,42 @@ async def test_imagine_posts_a_decodable_image_of_the_asked_size_with_its_embed(
 
     assert ack.accepted and ack.type == 5 and record.ephemeral
     [message] = result_messages(record)
-    assert not message.ephemeral
+    assert not message.ephemeral and not message.embeds  # plain attachments: Discord shows them as they are
     [file] = message.attachments
     assert decoded_size(file.data) == (1280, 720)
     [job] = await world.jobs()
-    [embed] = message.embeds
-    assert embed["image"]["url"] == f"attachment://{file.filename}"
-    assert "a lighthouse at dawn" in embed["description"]
-    assert field(embed, "Size") == "1280×720" and field(embed, "Provider") == "sandbox"
-    assert field(embed, "Model") == "seedream-4.0" and job.id in field(embed, "Job")
+    user = world.fake.user
+    assert message.content == f"**a lighthouse at dawn** · seedream-4.0 · <@{user.id}> · 1 image · `{job.id}`"
     assert {
         f"sd:reroll:{job.id}",
+        f"sd:remix:{job.id}",
         f"sd:details:{job.id}",
         f"sd:delete:{job.id}",
+        f"sd:subtle:{job.id}:0",
+        f"sd:strong:{job.id}:0",
+        f"sd:rerender:{job.id}:0",
         f"sd:edit:{job.id}:0",
-    } <= set(message.custom_ids())
+    } == set(message.custom_ids())
     assert status_of(record).startswith("✅ Done: 1 image")
+    assert f"/channels/{world.fake.guild.id}/{message.channel_id}/{message.id}" in status_of(record)
     world.fake.assert_clean()
 
 
-async def test_a_fifteen_image_group_streams_into_two_messages_of_at_most_ten(world: World) -> None:
+async def test_fifteen_takes_stream_into_two_gallery_messages_of_at_most_ten(world: World) -> None:
     record = await world.imagine("fifteen stickers of a fox", count=15)
     await world.settled(record)
 
     first, second = result_messages(record)
     assert [len(first.attachments), len(second.attachments)] == [10, 5]
-    assert [len(first.embeds), len(second.embeds)] == [10, 5]
-    assert len(first.history) == 9  # images were added one by one as they finished
+    assert len(first.history) == 9 + 1  # images added one by one as they finished, then the final caption
     sizes = {decoded_size(a.data) for m in (first, second) for a in m.attachments}
     assert sizes == {(1024, 1024)}
+    names = [a.filename for m in (first, second) for a in m.attachments]
+    assert names == sorted(names)  # in the order they were asked for, whichever finished first
     [job] = await world.jobs()
-    assert f"sd:edit:{job.id}:14" in second.custom_ids() and f"sd:edit:{job.id}:0" in first.custom_ids()
-    assert status_of(record).startswith("✅ Done: 15 images")
+    assert f"sd:image:{job.id}:14" in second.custom_ids() and f"sd:image:{job.id}:0" in first.custom_ids()
+    assert status_of(record).startswith("✅ Done: 15 independent images")
+    assert world.emulator.requests["ark"] == 15  # one request per take
     world.fake.assert_clean()
 
 
@@ -78,12 +82,16 @@ async def test_an_image_over_the_upload_limit_is_reencoded_under_it(tmp_path: Pa
         record = await world.imagine("a detailed city map")
         await world.settled(record)
         [job] = await world.jobs()
+        details = await world.fake.click(f"sd:details:{job.id}", message=result_messages(record)[0])
+        await world.settled(details)
 
     [message] = result_messages(record)
     [file] = message.attachments
     assert file.size <= limit < job.images[0].bytes
     assert decoded_size(file.data)[0] >= 512
-    assert "re-encoded" in message.embeds[0]["footer"]["text"]
+    assert "shrunk to fit Discord's upload limit (originals kept)" in message.content
+    assert details.original is not None
+    assert f"`/job id:{job.id}` sends them whole" in field(details.original.embeds[0], "Originals")
     world.fake.assert_clean()
 
 
@@ -117,7 +125,7 @@ async def test_works_in_direct_messages_by_default(world: World) -> None:
     world.fake.assert_clean()
 
 
-async def test_spoiler_results_are_blurred_files_without_a_preview_and_rerolls_stay_so(world: World) -> None:
+async def test_spoiler_results_are_blurred_files_and_rerolls_stay_so(world: World) -> None:
     record = await world.imagine("the ending of the film", spoiler=True)
     await world.settled(record)
     [message] = result_messages(record)
@@ -127,6 +135,5 @@ async def test_spoiler_results_are_blurred_files_without_a_preview_and_rerolls_s
 
     for posted in (message, *result_messages(reroll)):
         [file] = posted.attachments
-        assert file.filename.startswith("SPOILER_seedream-")
-        assert "image" not in posted.embeds[0]  # an embedded preview would show it unblurred
+        assert file.filename.startswith("SPOILER_seedream-") and not posted.embeds
     world.fake.assert_clean()

@@ -10,7 +10,17 @@ import pytest
 
 from bots.discord.policy import guild_key, quota_day, user_key
 from tests.bots.conftest import World, result_messages, status_of, world_of
-from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeRole, FakeUser, InteractionRecord
+from tests.fakes.discord import (
+    MEMBER_PERMISSIONS,
+    FakeChannel,
+    FakeDiscord,
+    FakeGuild,
+    FakeRole,
+    FakeUser,
+    InteractionRecord,
+)
+
+MANAGE_MESSAGES = 1 << 13
 
 
 def refused(record: InteractionRecord) -> bool:
@@ -179,3 +189,82 @@ async def test_simultaneous_presses_inside_one_cooldown_run_only_one_job(tmp_pat
 
     assert sum(1 for r in records if result_messages(r)) == 1
     assert sum(1 for r in records if status_of(r).startswith("Slow down a little")) == 9
+
+
+@pytest.mark.parametrize("rule", ["role", "guild", "channel", "nsfw"])
+async def test_with_a_server_rule_set_a_dm_from_someone_the_rule_excludes_is_refused(
+    tmp_path: Path, rule: str
+) -> None:
+    guild, artists, alice, bob = _guild_with_roles()
+    stranger = FakeUser("stranger")  # in no server the bot knows
+    policy, asker = {
+        "role": ({"generator_roles": ["artists"]}, alice),  # a member without the role
+        "guild": ({"allowed_guilds": [guild.id]}, stranger),
+        "channel": ({"allowed_channels": [guild.channel("art").id]}, bob),  # even with the role
+        "nsfw": ({"nsfw_channels_only": True}, bob),
+    }[rule]
+    async with world_of(tmp_path, fake=FakeDiscord(guilds=[guild]), **policy) as world:
+        record = await world.imagine("a secret in my DMs", user=asker, dm=True, count=4)
+        await world.settled(record)
+        assert await world.jobs() == []
+
+    assert refused(record)
+    expected = {
+        "role": "Making images here needs one of these roles: **artists**.",
+        "guild": "I make images in direct messages only for members of a server where I'm allowed.",
+        "channel": "I don't make images in direct messages here: this bot's rules keep them in certain server",
+        "nsfw": "I don't make images in direct messages here: this bot's rules keep them in certain server",
+    }[rule]
+    assert status_of(record).startswith(expected)
+    assert world.emulator.requests.total() == 0
+    world.fake.assert_clean()
+
+
+async def test_a_member_with_the_role_may_use_dms_counted_and_logged_as_their_server(tmp_path: Path) -> None:
+    guild, artists, alice, bob = _guild_with_roles()
+    mod_log = FakeChannel("mod-log")
+    guild.channels.append(mod_log)
+    mod_log.guild_id = guild.id
+    mod = FakeUser("mod", permissions=MEMBER_PERMISSIONS | MANAGE_MESSAGES)
+    guild.members.append(mod)
+    policy = {"generator_roles": ["artists"], "mod_log_channel": mod_log.id, "guild_daily_images": 10}
+    async with world_of(tmp_path, fake=FakeDiscord(guilds=[guild]), **policy) as world:
+        record = await world.imagine("a quiet study", user=bob, dm=True, count=2)
+        await world.settled(record)
+        [job] = await world.jobs()
+        by_mod = await world.fake.slash("job", {"id": job.id}, user=mod)
+        by_alice = await world.fake.slash("job", {"id": job.id}, user=alice)
+        await world.settled(by_mod, by_alice)
+        assert await quota_used(world, guild_key(guild.id)) == 2
+
+    [gallery] = result_messages(record)
+    assert gallery.guild_id is None  # the images stay in the DM
+    [entry] = world.fake.messages(mod_log)
+    assert entry.content.startswith(f"🖼️ Job `{job.id}` · <@{bob.id}> (bob) in a DM (as a member of server {guild.id})")
+    assert "> a quiet study" in entry.content and entry.pinged == frozenset()
+    assert f"→ ✅ Done: 2 independent images. https://discord.com/channels/@me/{gallery.channel_id}/{gallery.id}" in (
+        entry.content
+    )
+    assert by_mod.followups and "I can't find a job" in status_of(by_alice)
+    world.fake.assert_clean()
+
+
+async def test_the_mod_log_receives_every_job_with_its_requester_prompt_and_outcome(tmp_path: Path) -> None:
+    guild, artists, alice, bob = _guild_with_roles()
+    mod_log = guild.channel("art")
+    async with world_of(tmp_path, fake=FakeDiscord(guilds=[guild]), mod_log_channel=mod_log.id) as world:
+        made = await world.imagine("a red kite", user=alice)
+        refused_job = await world.imagine("something forbidden", user=bob)
+        await world.settled(made, refused_job)
+        jobs = {j.prompt: j.id for j in await world.jobs()}
+
+    entries = world.fake.messages(mod_log)
+    first = next(m for m in entries if f"`{jobs['a red kite']}`" in m.content)
+    second = next(m for m in entries if f"`{jobs['something forbidden']}`" in m.content)
+    general = guild.channel("general").id
+    assert first.content.startswith(f"🖼️ Job `{jobs['a red kite']}` · <@{alice.id}> (alice) in <#{general}>")
+    assert "→ ✅ Done: 1 image." in first.content
+    assert second.content.startswith(f"🖼️ Job `{jobs['something forbidden']}` · <@{bob.id}> (bob)")
+    assert "→ 🛡️ The image service's safety filter declined this request" in second.content
+    assert len(entries) == 2 and all(not e.pinged for e in entries)
+    world.fake.assert_clean()

@@ -5,17 +5,19 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from bots.discord.defaults import UserDefaults
 from bots.discord.imaging import fit_image
-from bots.discord.render import ResultCard, result_embed
+from bots.discord.policy import describe_policy
 from bots.discord.settings import BotSettings
+from bots.discord.shape import keep_shape
 from bots.discord.wording import KIND_WORDS, JobProgress, kind_words, outcome_text, status_text
-from core.errors import FailureKind
+from core.catalog import find_model
+from core.errors import ConfigurationError, FailureKind
 from core.results import GeneratedImage, Generation, ImageFailure, JobStatus
 
 
@@ -76,7 +78,7 @@ def test_a_config_file_sets_the_policy_and_the_environment_wins(
 
 
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ConfigurationError, match="does not exist"):
         BotSettings(_env_file=None, config_file=tmp_path / "nope.toml")
 
 
@@ -97,31 +99,6 @@ def test_fit_image_keeps_a_small_file_and_reencodes_a_large_one_under_the_limit(
     assert squeezed.reencoded and squeezed.format == "jpeg" and len(squeezed.data) <= 20_000
     with Image.open(io.BytesIO(squeezed.data)) as opened:
         assert opened.size == (squeezed.width, squeezed.height)
-
-
-def test_ten_result_embeds_with_the_longest_prompt_fit_one_message() -> None:
-    card = ResultCard(
-        job_id="abcdefghijkl",
-        index=0,
-        count=15,
-        prompt="p" * 4000,
-        model="seedream-5.0-lite",
-        provider="sandbox-gateway",
-        width=6240,
-        height=2656,
-        seed=2_147_483_647,
-        elapsed=3599,
-        requester="x" * 100,
-        filename="seedream-abcdefghijkl-01.jpg",
-        spoiler=False,
-        reencoded=True,
-        parent_id="mnopqrstuvwx",
-        at=datetime.now(UTC),
-    )
-
-    total = len(result_embed(card)) * 10
-
-    assert total <= 6000
 
 
 def test_status_text_stays_within_the_message_limit() -> None:
@@ -189,3 +166,64 @@ def test_a_partial_job_says_which_images_the_safety_filter_held_back_and_what_to
 
     assert text.startswith("⚠️ Done: 1 of 3 images. 2 were held back by the safety filter (image 2, 3)")
     assert "describing them differently" in text and "The rest failed" not in text
+
+
+@pytest.mark.parametrize(
+    ("source", "size", "ratio", "expected"),
+    [
+        ((2848, 1600), None, None, ("2K", "16:9")),
+        ((1024, 768), None, None, ("1K", "4:3")),
+        ((1600, 2848), None, None, ("2K", "9:16")),
+        ((3000, 1000), None, None, ("2K", "21:9")),  # the nearest documented shape
+        ((1024, 768), "4K", None, ("4K", "4:3")),  # a tier asked for keeps the shape
+        ((1024, 768), None, "1:1", ("1K", "1:1")),  # a ratio asked for keeps the tier
+        ((1024, 768), "1536x1024", None, ("1536x1024", None)),  # exact dimensions pass through
+    ],
+)
+def test_keep_shape_picks_the_documented_ratio_and_tier_nearest_the_source(
+    source: tuple[int, int], size: str | None, ratio: str | None, expected: tuple[str | None, str | None]
+) -> None:
+    rules = find_model("ark", "seedream-4.0").sizes
+
+    assert keep_shape(rules, *source, size=size, aspect_ratio=ratio) == expected
+
+
+def test_keep_shape_leaves_adaptive_models_alone() -> None:
+    assert keep_shape(find_model("ark", "seededit-3.0").sizes, 1280, 720) == (None, None)
+
+
+def test_status_says_whether_a_job_is_independent_images_or_a_series_and_shows_the_eta() -> None:
+    takes = JobProgress(job_id="j", prompt="p", model="m", count=4, phase="generating", ready=1, eta_seconds=75)
+    series = JobProgress(job_id="j", prompt="p", model="m", count=4, series=True)
+
+    assert status_text(takes).startswith("🎨 Generating… 1 of 4 ready. About 1 min 15 s left.\n")
+    assert "m · 4 independent images · job `j`" in status_text(takes)
+    assert "m · a series of up to 4 related images · job `j`" in status_text(series)
+
+
+def test_a_cancelled_job_says_what_went_back_to_the_quota() -> None:
+    generation = Generation(
+        job_id="j",
+        status=JobStatus.INTERRUPTED,
+        provider="ark",
+        model="seedream-4.0",
+        prompt="p",
+        images=[GeneratedImage(0, Path("one.png"), 64, 64, 100, "png", "seedream-4.0", "ark")],
+        error="the job was cancelled",
+        error_kind="cancelled",
+    )
+
+    assert outcome_text(generation, asked=4) == (
+        "⏹️ Cancelled. 1 of 4 images was made before that; the other 3 went back to your quota."
+    )
+
+
+def test_damaged_user_settings_count_as_none() -> None:
+    assert UserDefaults.from_json("{not json") == UserDefaults()
+    assert UserDefaults.from_json('{"model": "seedream-4.0", "future": 1}') == UserDefaults(model="seedream-4.0")
+
+
+def test_the_policy_line_names_every_rule() -> None:
+    line = describe_policy(BotSettings(_env_file=None, allowed_channels=[5], mod_log_channel=9).policy())
+
+    assert "channels=5" in line and "DMs=off (a channel rule is set)" in line and "mod log=9" in line

@@ -222,3 +222,50 @@ def test_images_are_real_jpegs_not_placeholders():
 
     a, b = render_image("fox", 1, 64, 48), render_image("fox", 2, 64, 48)
     assert a != b and Image.open(io.BytesIO(a)).size == (64, 48)
+
+
+async def test_cancel_stops_a_waiting_job_which_ends_interrupted_as_cancelled_and_says_so(service, emulator):
+    emulator.hold = asyncio.Event()  # the provider takes the requests and says nothing yet
+    events: list[Event] = []
+    started = asyncio.Event()
+
+    async def sink(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, Started):
+            started.set()
+
+    handle = await service.start(request(size="1K", count=2), requester=ME, on_event=sink)
+    await started.wait()
+    assert service.cancel(handle.job_id) is True
+    with pytest.raises(asyncio.CancelledError):
+        await handle.wait()
+    emulator.hold.set()
+
+    record = await service.get_job(handle.job_id)
+    assert record.status is JobStatus.INTERRUPTED and record.error_kind == "cancelled" and not record.images
+    [finished] = [e for e in events if isinstance(e, Finished)]
+    assert finished.generation.error_kind == "cancelled"
+    assert service.cancel(handle.job_id) is False  # it runs no more
+
+
+async def test_a_job_cancelled_the_moment_it_started_still_ends_recorded_as_cancelled(service):
+    events: list[Event] = []
+
+    async def sink(event: Event) -> None:
+        events.append(event)
+
+    handle = await service.start(request(size="1K"), requester=ME, on_event=sink)
+    assert service.cancel(handle.job_id) is True  # before the job's task ran a single step
+    with pytest.raises(asyncio.CancelledError):
+        await handle.wait()
+
+    record = await service.get_job(handle.job_id)
+    assert record.status is JobStatus.INTERRUPTED and record.error_kind == "cancelled"
+    assert isinstance(events[-1], Finished)
+
+
+async def test_cancel_of_an_unknown_or_finished_job_does_nothing(service):
+    generation = await service.generate(request(size="1K"), requester=ME)
+
+    assert service.cancel(generation.job_id) is False and service.cancel("nosuchjob") is False
+    assert (await service.get_job(generation.job_id)).status is JobStatus.SUCCEEDED

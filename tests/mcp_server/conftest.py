@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.client.extension import ClientExtension
 
 from core.http import HttpClient
 from mcp_server.server import build_server
@@ -36,15 +37,19 @@ def home(tmp_path: Path) -> Path:
 def connect(tmp_path: Path, http: HttpClient, home: Path) -> Connect:
     """``async with connect(settings | **overrides) as client``: a client speaking JSON-RPC to the server in
     process, as real clients do over a transport (``mode="legacy"``, the default here); ``mode="auto"`` takes
-    the SDK's modern in-process path instead."""
+    the SDK's modern in-process path (2026-07-28) instead. ``extensions``: the client's (e.g. tasks)."""
 
     @asynccontextmanager
     async def open_client(
-        settings: McpSettings | None = None, *, mode: str = "legacy", **overrides: Any
+        settings: McpSettings | None = None,
+        *,
+        mode: str = "legacy",
+        extensions: Sequence[ClientExtension] | None = None,
+        **overrides: Any,
     ) -> AsyncIterator[Client]:
         settings = settings or mcp_settings(home, **overrides)
         server = build_server(settings=make_settings(tmp_path), mcp_settings=settings, http=http)
-        async with Client(server, mode=mode) as client:
+        async with Client(server, mode=mode, extensions=extensions) as client:
             yield client
 
     return open_client

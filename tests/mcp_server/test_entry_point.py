@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from mcp_server.http import http_server, is_loopback, loopback_socket
 from mcp_server.server import build_server
 from mcp_server.settings import McpSettings
 from tests.conftest import make_settings
+from tests.mcp_server.tasks_client import TasksClient, until_job_done
 
 SCRIPT = Path(sys.executable).parent / "seedream-mcp"
 INITIALIZE = {
@@ -64,6 +66,31 @@ async def test_seedream_mcp_over_stdio_serves_tools_and_writes_nothing_but_json_
     assert not result.is_error, result.content[0].text
     path = Path(result.structured_content["images"][0]["path"])
     assert path.is_file() and path.is_relative_to(tmp_path / "data")
+    assert_json_rpc_only(wire)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses sh and tee to copy the server's stdout")
+async def test_over_stdio_a_2026_client_gets_tasks_and_reads_the_images_as_resources(tmp_path):
+    wire = tmp_path / "stdout.jsonl"
+    params = StdioServerParameters(
+        command="/bin/sh", args=["-c", f'"{SCRIPT}" | tee "{wire}"'], env=server_env(tmp_path), cwd=tmp_path
+    )
+    tasks = TasksClient(until_job_done)
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with Client(
+            stdio_client(params, errlog=errlog), mode="auto", extensions=[tasks], read_timeout_seconds=60
+        ) as client:
+            version = client.protocol_version
+            result = await client.call_tool("generate_image", {"prompt": "two paper boats", "size": "1K", "series": 2})
+            images = result.structured_content["images"]
+            blobs = [(await client.read_resource(i["resource_uri"])).contents[0].blob for i in images]
+    assert version == "2026-07-28" and tasks.created and tasks.polled[-1].status == "completed"
+    assert len(images) == 2 and not result.is_error
+    assert [base64.b64decode(b) for b in blobs] == [Path(i["path"]).read_bytes() for i in images]
+    assert_json_rpc_only(wire)
+
+
+def assert_json_rpc_only(wire: Path) -> None:
     lines = wire.read_text(encoding="utf-8").splitlines()
     assert len(lines) >= 3
     for line in lines:
@@ -114,3 +141,34 @@ async def test_the_http_transport_refuses_requests_without_the_right_bearer_toke
         uvicorn_server.should_exit = True
         await serving
         sock.close()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_over_streamable_http_with_the_token_images_are_resources_and_2026_clients_get_tasks(
+    tmp_path, http: HttpClient, mode
+):
+    server = build_server(settings=make_settings(tmp_path), mcp_settings=McpSettings(_env_file=None), http=http)
+    sock = loopback_socket()
+    uvicorn_server = http_server(server, host="127.0.0.1", port=sock.getsockname()[1], token="s3cret-token")
+    serving = asyncio.create_task(uvicorn_server.serve(sockets=[sock]))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    tasks = TasksClient(until_job_done)
+    try:
+        authed = httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret-token"}, timeout=60)
+        async with authed, Client(streamable_http_client(url, http_client=authed), mode=mode,
+                                  extensions=[tasks]) as client:
+            result = await client.call_tool("generate_image", {"prompt": "a kite", "size": "1K", "count": 2})
+            images = result.structured_content["images"]
+            blobs = [(await client.read_resource(i["resource_uri"])).contents[0].blob for i in images]
+            templates = (await client.list_resource_templates()).resource_templates
+        async with httpx2.AsyncClient(timeout=30) as raw:
+            refused = await raw.post(url, headers={"Accept": "application/json, text/event-stream"}, json={
+                "jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": images[0]["resource_uri"]}})
+    finally:
+        uvicorn_server.should_exit = True
+        await serving
+        sock.close()
+    assert [base64.b64decode(b) for b in blobs] == [Path(i["path"]).read_bytes() for i in images]
+    assert any(t.uri_template == "seedream://jobs/{job_id}/images/{index}" for t in templates)
+    assert refused.status_code == 401
+    assert len(tasks.created) == (1 if mode == "auto" else 0)  # tasks travel on the 2026-07-28 wire only

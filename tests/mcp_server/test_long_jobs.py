@@ -100,11 +100,11 @@ async def test_a_job_not_done_in_time_returns_its_id_and_get_job_returns_the_res
     assert rest.structured_content["pending"] is False and rest.structured_content["status"] == "succeeded"
     images = rest.structured_content["images"]
     assert [image["index"] for image in images] == [0, 1]
-    # The summary, a preview of each image, then a link to each full-size file.
+    # The summary, a preview of each image, then a link to each full-size image (its resource).
     assert [type(b) for b in rest.content] == [TextContent, ImageContent, ImageContent, ResourceLink, ResourceLink]
     summary = rest.content[0].text
     assert job_id in summary and "succeeded, 2 images saved" in summary
-    assert [b.uri for b in rest.content[3:]] == [image["file_uri"] for image in images]
+    assert [b.uri for b in rest.content[3:]] == [image["resource_uri"] for image in images]
 
 
 async def test_get_job_on_a_still_held_job_reports_it_pending_again(connect, emulator, home):

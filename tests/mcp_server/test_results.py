@@ -8,12 +8,15 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from mcp_types import ImageContent, ResourceLink, TextContent
 from PIL import Image
 
+from core.emulator.images import render_image
 from core.results import GeneratedImage, Generation, JobStatus
 from mcp_server.content import ResultShaper
-from mcp_server.previews import PreviewLimits, b64_length, make_previews
+from mcp_server.preview_cache import PreviewCache
+from mcp_server.previews import PreviewLimits, b64_length, make_preview, make_previews
 
 MIB = 1_048_576
 
@@ -64,16 +67,48 @@ async def test_previews_are_capped_in_number_and_the_text_says_which_are_shown(c
     assert all(image["path"] in text for image in result.structured_content["images"])
 
 
-def test_hard_to_compress_images_get_the_largest_previews_that_fit_the_budget(tmp_path):
+def test_hard_to_compress_images_get_previews_that_use_most_of_their_share_of_the_budget(tmp_path):
     paths = [noisy_image(tmp_path / f"noise-{i}.jpg", (2048, 2048)) for i in range(3)]
-    limits = PreviewLimits(budget=300_000)
-    previews = make_previews(paths, limits)
-    assert all(p is not None for p in previews)
-    assert sum(len(p.data) for p in previews) <= 300_000
-    for preview in previews:  # each uses most of its share (a third) rather than a tiny thumbnail
-        assert len(preview.data) >= 50_000 and max(preview.width, preview.height) >= limits.min_side
+    previews = make_previews(paths, PreviewLimits(budget=2_100_000))
+    assert all(p is not None for p in previews) and sum(len(p.data) for p in previews) <= 2_100_000
+    assert len(previews[0].data) >= 0.6 * 700_000  # the first had a third: it used most of it
+    for preview in previews:  # full preview size, the quality lowered where needed
+        assert (preview.width, preview.height) == (1024, 1024) and preview.encodes <= 2
         with Image.open(io.BytesIO(base64.b64decode(preview.data))) as img:
             assert img.size == (preview.width, preview.height) and img.format == "JPEG"
+    assert previews[0].quality < 88 and previews[0].encodes == 2
+
+
+def test_when_even_the_lowest_quality_would_not_fit_the_preview_shrinks_but_stays_useful(tmp_path):
+    path = noisy_image(tmp_path / "noise.jpg", (2048, 2048))
+    limits = PreviewLimits(budget=300_000)
+    preview = make_preview(path, budget=300_000, limits=limits)
+    assert preview is not None and len(preview.data) <= 300_000
+    assert limits.min_side <= preview.width < 1024 and preview.encodes == 2
+
+
+def test_a_2k_or_4k_jpeg_is_decoded_at_a_reduced_scale_and_encoded_once_when_it_fits(tmp_path):
+    for side in (2048, 4096):
+        path = tmp_path / f"render-{side}.jpg"
+        path.write_bytes(render_image("a lighthouse", 7, side, side))
+        preview = make_preview(path, budget=700_000, limits=PreviewLimits(budget=700_000))
+        assert preview is not None and (preview.width, preview.height, preview.encodes) == (1024, 1024, 1)
+
+
+@pytest.mark.parametrize("budget", [20_000, 60_000, 150_000, 400_000, 1_000_000])
+@pytest.mark.parametrize("kind", ["noise", "smooth"])
+def test_a_preview_fits_its_budget_after_at_most_two_encodes_or_is_left_out(tmp_path, budget, kind):
+    path = tmp_path / f"{kind}.jpg"
+    if kind == "noise":
+        noisy_image(path, (1536, 1536))
+    else:
+        path.write_bytes(render_image("a calm sea", 3, 3072, 3072))
+    preview = make_preview(path, budget=budget, limits=PreviewLimits(budget=budget))
+    if preview is not None:
+        assert len(preview.data) <= budget and preview.encodes <= 2
+        assert max(preview.width, preview.height) >= 384
+    else:
+        assert kind == "noise" and budget <= 150_000  # only pathological content at small budgets
 
 
 def test_a_preview_never_exceeds_the_long_edge_or_pixel_limit(tmp_path):
@@ -112,7 +147,7 @@ async def test_a_file_outside_the_output_and_allowed_folders_is_never_read_for_a
         images=[image],
         created_at=datetime.now(UTC),
     )
-    shaper = ResultShaper(limits=PreviewLimits(budget=700_000), readable_roots=(inside.resolve(),))
+    shaper = ResultShaper(PreviewCache(PreviewLimits(budget=700_000), (inside.resolve(),)))
     result = await shaper.job(generation, pending=False)
     assert not any(isinstance(b, ImageContent) for b in result.content)
     assert isinstance(result.content[0], TextContent) and "No inline previews" in result.content[0].text

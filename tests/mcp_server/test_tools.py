@@ -83,7 +83,8 @@ async def test_generate_image_saves_the_file_and_returns_path_preview_link_and_s
         with Image.open(io.BytesIO(base64.b64decode(preview.data))) as img:
             assert img.format == "JPEG" and max(img.size) <= 1568 and max(img.size) >= 1000
         (link,) = blocks(result, ResourceLink)
-        assert (link.uri, link.mime_type, link.size) == (path.as_uri(), "image/jpeg", image["bytes"])
+        assert link.uri == image["resource_uri"] == f"seedream://jobs/{data['job_id']}/images/0"
+        assert (link.name, link.mime_type, link.size) == (path.name, "image/jpeg", image["bytes"])
 
 
 async def test_a_group_keeps_the_images_moderation_let_through_and_reports_the_refused_one(connect):
@@ -156,17 +157,18 @@ async def test_list_models_names_each_model_with_its_sizes_and_options(connect):
         assert "Default provider: sandbox" in text_of(result)
 
 
-async def test_get_job_returns_a_finished_job_in_the_same_shape(connect):
+async def test_get_job_returns_a_finished_job_in_the_same_shape_without_resending_its_previews(connect):
     async with connect() as client:
         first = await client.call_tool("generate_image", {"prompt": "a lighthouse", "size": "1K"})
-        again = await client.call_tool("get_job", {"job_id": first.structured_content["job_id"]})
-        assert not again.is_error
-        assert again.structured_content == first.structured_content
-        assert len(blocks(again, ImageContent)) == 1
-        lean = await client.call_tool(
-            "get_job", {"job_id": first.structured_content["job_id"], "previews": False}
-        )
-        assert blocks(lean, ImageContent) == [] and len(blocks(lean, ResourceLink)) == 1
+        job_id = first.structured_content["job_id"]
+        again = await client.call_tool("get_job", {"job_id": job_id})
+        everything = await client.call_tool("get_job", {"job_id": job_id, "previews": True})
+        lean = await client.call_tool("get_job", {"job_id": job_id, "previews": False})
+    assert not again.is_error and again.structured_content == first.structured_content
+    assert blocks(again, ImageContent) == [] and len(blocks(again, ResourceLink)) == 1
+    assert "Previews of image(s) 1 were in an earlier result" in text_of(again)
+    assert blocks(everything, ImageContent)[0].data == blocks(first, ImageContent)[0].data
+    assert blocks(lean, ImageContent) == [] and len(blocks(lean, ResourceLink)) == 1
 
 
 async def test_get_job_of_an_unknown_id_is_an_error_that_points_to_list_jobs(connect):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.catalog import models_for
 from core.emulator import Fault
 from core.jobs import Requester
 from core.requests import GenerateRequest
@@ -77,10 +78,15 @@ def test_any_imagine_options_get_a_reply_and_refusals_reach_no_provider(tmp_path
     world.emulator.add_fault(Fault("ark", status=400, code="InvalidParameter", times=10**6))
     choices = {option["name"]: [c["value"] for c in option.get("choices", [])]
                for option in next(c for c in world.fake.commands() if c["name"] == "imagine")["options"]}
+    # Size and aspect ratio are suggested per model (autocomplete) and typed freely: every tier and ratio any
+    # model knows, and a few it does not.
+    models = models_for(world.service.default_provider)
+    sizes = sorted({t for m in models for t in m.sizes.tiers} | {"8K", "2048x2048", "adaptive"})
+    ratios = sorted({r for m in models for r in m.sizes.ratios} | {"5:4", "1:9"})
     options = st.fixed_dictionaries(
         {"prompt": st.one_of(st.sampled_from(PROMPTS), st.text(min_size=1, max_size=300))},
-        optional={"model": st.sampled_from(choices["model"]), "size": st.sampled_from(choices["size"]),
-                  "aspect_ratio": st.sampled_from(choices["aspect_ratio"]), "count": st.integers(1, 15),
+        optional={"model": st.sampled_from(choices["model"]), "size": st.sampled_from(sizes),
+                  "aspect_ratio": st.sampled_from(ratios), "count": st.integers(1, 15),
                   "series": st.integers(2, 15),
                   "seed": st.integers(0, 2**31 - 1), "watermark": st.booleans(), "spoiler": st.booleans()})
 
@@ -133,7 +139,6 @@ def gif() -> bytes:
 LYING_UPLOADS = [
     ("a script declared image/png", Upload(b"#!/bin/sh\nrm -rf ~\n", "cat.png", "image/png"),
      "not a readable image"),
-    ("a GIF declared image/png", Upload(gif(), "cat.png", "image/png"), "it is really gif"),
     ("HTML declared image/jpeg", Upload(b"<html><script>x</script></html>", "a.jpg", "image/jpeg"),
      "not a readable image"),
     ("a decompression bomb declared image/png", Upload(decompression_bomb(), "bomb.png", "image/png"),
@@ -151,9 +156,12 @@ async def test_an_attachment_that_lies_about_its_type_is_refused_before_any_prov
     assert world.emulator.requests.total() == 0 and await world.jobs() == []
 
 
-async def test_a_png_declared_as_jpeg_is_sent_as_what_it_really_is(world: World):
-    record = await world.fake.slash("edit", {"prompt": "fix it", "size": "1K"},
-                                    attachments={"image": Upload(png((64, 48)), "photo.jpg", "image/jpeg")})
+@pytest.mark.parametrize("upload", [Upload(png((64, 48)), "photo.jpg", "image/jpeg"),
+                                    Upload(gif(), "cat.png", "image/png")], ids=["a PNG declared JPEG",
+                                                                                "a GIF declared PNG"])
+async def test_a_real_image_declared_as_another_type_is_sent_as_a_png(world: World, upload: Upload):
+    # A GIF (declared or not) is converted to PNG: the bot decodes it itself, pixels checked first.
+    record = await world.fake.slash("edit", {"prompt": "fix it", "size": "1K"}, attachments={"image": upload})
     await world.settled(record)
     [job] = await world.jobs()
     assert job.request["images"][0].startswith("data:image/png;base64,")

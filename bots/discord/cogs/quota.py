@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bots.discord.interactions import defer_privately, place_of, tell
+from bots.discord.interactions import defer_privately, tell
 from bots.discord.render import quota_embed
 from bots.discord.services import BotServices
 
@@ -21,5 +21,5 @@ class QuotaCog(commands.Cog, name="quota"):
 
     async def _quota(self, interaction: discord.Interaction) -> None:
         await defer_privately(interaction)
-        status = await self.services.quota_status(place_of(interaction))
+        status = await self.services.quota_status(await self.services.place_of(interaction))
         await tell(interaction, "", embed=quota_embed(status, name=interaction.user.display_name))

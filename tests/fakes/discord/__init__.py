@@ -33,6 +33,7 @@ from .records import (
 )
 from .rules import ApiError
 from .runner import fake_discord, running_client
+from .server import Stall
 
 __all__ = [
     "BOT_PERMISSIONS",
@@ -48,6 +49,7 @@ __all__ = [
     "InteractionRecord",
     "MessageVersion",
     "RequestRecord",
+    "Stall",
     "StoredAttachment",
     "StoredMessage",
     "SyncCall",

@@ -22,6 +22,7 @@ from .payloads import (
     command_data,
     component_data,
     envelope,
+    message_command_data,
     modal_submit_data,
 )
 from .records import (
@@ -30,7 +31,7 @@ from .records import (
     StoredMessage,
 )
 from .rules import ACK_DEADLINE, DEFAULT_ATTACHMENT_SIZE_LIMIT, TOKEN_LIFETIME
-from .server import API_PREFIX, FakeServer
+from .server import API_PREFIX, FakeServer, Stall
 from .state import FakeConfig, FakeState
 
 Payload = dict[str, Any]
@@ -103,6 +104,8 @@ class FakeDiscord(FakeInspection):
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        for stall in self._state.stalls:
+            stall.release()
         await self._server.stop()
         self.restore_discord_py()
 
@@ -308,6 +311,50 @@ class FakeDiscord(FakeInspection):
         if source is not None:
             payload["message"] = source.payload()
         return await self._dispatch(payload, user=user, timeout=timeout, source=source)
+
+    async def message_command(
+        self,
+        name: str,
+        message: StoredMessage | int,
+        *,
+        user: FakeUser | None = None,
+        timeout: float = DEFAULT_WAIT,
+    ) -> InteractionRecord:
+        """A user runs the message context-menu command ``name`` (Apps → name) on ``message``.
+
+        Raises:
+            ValueError: no such message command is registered, or the message was deleted.
+        """
+        target = message if isinstance(message, StoredMessage) else self.message(message)
+        if target.deleted:
+            raise ValueError(f"message {target.id} was deleted")
+        channel = self._state.channel(target.channel_id)
+        assert channel is not None
+        user = user or (channel.recipient if channel.is_dm else None) or self.user
+        payload = envelope(self._state, type=COMMAND, user=user, channel=channel, locale=None)
+        payload["data"] = message_command_data(self._state, name=name, target=target, channel=channel)
+        return await self._dispatch(payload, user=user, timeout=timeout)
+
+    def post_message(
+        self,
+        content: str = "",
+        *,
+        user: FakeUser | None = None,
+        channel: FakeChannel | None = None,
+        attachments: Iterable[Upload] = (),
+    ) -> StoredMessage:
+        """A user posts a message (with files) in a channel; the bot can fetch it and run commands on it."""
+        return self._state.user_message(
+            author=user or self.user, channel=channel or self.channel, content=content, uploads=list(attachments)
+        )
+
+    def stall(self, method: str, pattern: str, *, times: int = 1) -> Stall:
+        """Hold the next ``times`` requests whose method is ``method`` and whose path matches the regular
+        expression ``pattern`` until the returned :class:`Stall` is released; they are then judged as they
+        arrive (an interaction token that expired meanwhile is refused)."""
+        stall = Stall(method, pattern, times=times)
+        self._state.stalls.append(stall)
+        return stall
 
     async def dispatch(self, event: str, data: Payload) -> None:
         """Send any raw gateway event to the bot."""

@@ -63,12 +63,19 @@ class FakeInspection:
     def messages(
         self, channel: FakeChannel | int | None = None, *, include_deleted: bool = False
     ) -> list[StoredMessage]:
-        """Stored bot messages (all, or of one channel), oldest first; ephemeral ones included."""
+        """Stored messages (all, or of one channel), oldest first: the bot's (ephemeral ones included) and
+        those test users posted (``StoredMessage.from_bot`` tells them apart)."""
         if channel is None:
             found = sorted(self._state.messages.values(), key=lambda m: m.id)
             return [m for m in found if include_deleted or not m.deleted]
         channel_id = channel if isinstance(channel, int) else channel.id
         return self._state.messages_in(channel_id, include_deleted=include_deleted)
+
+    def transcript(self, *channels: FakeChannel) -> str:
+        """The session as a person reads it: user actions and bot messages (final state), oldest first."""
+        from .transcript import render_transcript
+
+        return render_transcript(self._state, channel_ids=[c.id for c in channels] if channels else None)
 
     def message(self, message_id: int) -> StoredMessage:
         """A stored message by id.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,9 +76,22 @@ def create_message(
         message.type = APPLICATION_COMMAND_MESSAGE if interaction.type == 2 else DEFAULT_MESSAGE
         message.interaction_metadata = _interaction_metadata(state, interaction)
     message.attachments = _materialize(state, planned, message)
+    message.pinged = pinged_users(content, payload.get("allowed_mentions"))
     state.messages[message.id] = message
     state.changed()
     return message
+
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+
+
+def pinged_users(content: str, allowed: Payload | None) -> frozenset[int]:
+    """Who a new message's user mentions notify: all of them without ``allowed_mentions``; with it, those its
+    ``parse`` (``"users"``) or its ``users`` list allow."""
+    mentioned = {int(m) for m in _USER_MENTION.findall(content)}
+    if allowed is None or "users" in (allowed.get("parse") or []):
+        return frozenset(mentioned)
+    return frozenset(mentioned & {int(u) for u in allowed.get("users") or []})
 
 
 def edit_message(state: FakeState, message: StoredMessage, body: RequestBody) -> None:

@@ -19,6 +19,7 @@ Payload = dict[str, Any]
 # Channel types (subset of discord.ChannelType).
 GUILD_TEXT = 0
 DM = 1
+PUBLIC_THREAD = 11
 
 MEMBER_PERMISSIONS: int = discord.Permissions(
     view_channel=True,
@@ -49,6 +50,7 @@ class FakeUser:
     permissions: int = MEMBER_PERMISSIONS
     role_ids: list[int] = field(default_factory=list)
     locale: str = "en-US"
+    accepts_dms: bool = True  # False: the user closed DMs from server members (sending gets 50007)
 
     def user_payload(self) -> Payload:
         """The ``user`` object."""
@@ -86,10 +88,12 @@ class FakeUser:
 
 @dataclass(eq=False)
 class FakeChannel:
-    """A guild text channel (``type=0``) or a DM channel (``type=1``, ``recipient`` set).
+    """A guild text channel (``type=0``), a public thread (``type=11``, ``parent`` set) or a DM channel
+    (``type=1``, ``recipient`` set).
 
     ``bot_permissions`` overrides the fake-wide ``app_permissions`` for this channel (e.g. a
-    channel where the bot may not attach files).
+    channel where the bot may not attach files); ``member_permissions`` overrides a member's
+    ``permissions`` here, by user id (a channel where a member may manage messages, or not see it).
     """
 
     name: str = "general"
@@ -100,11 +104,23 @@ class FakeChannel:
     bot_permissions: int | None = None
     guild_id: int | None = None
     recipient: FakeUser | None = None
+    parent: FakeChannel | None = None
+    member_permissions: dict[int, int] = field(default_factory=dict)
+    thread_owner_id: int | None = None  # who started a thread (default: the guild's first member)
 
     @property
     def is_dm(self) -> bool:
         """Whether this is a direct-message channel."""
         return self.type == DM
+
+    @property
+    def is_thread(self) -> bool:
+        """Whether this is a thread (sending in it needs *Send Messages in Threads*)."""
+        return self.type == PUBLIC_THREAD
+
+    def permissions_of(self, user: FakeUser) -> int:
+        """What ``user`` may do here (sent as ``member.permissions`` in interactions)."""
+        return self.member_permissions.get(user.id, user.permissions)
 
     def payload(self, *, position: int = 0) -> Payload:
         """The ``channel`` object (full for guild channels, DM shape for DMs)."""
@@ -119,11 +135,26 @@ class FakeChannel:
             "position": position,
             "topic": self.topic,
             "nsfw": self.nsfw,
-            "parent_id": None,
+            "parent_id": str(self.parent.id) if self.parent else None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "permission_overwrites": [],
             "flags": 0,
+            **(self._thread_fields() if self.is_thread else {}),
+        }
+
+    def _thread_fields(self) -> Payload:
+        return {
+            "owner_id": str(self.thread_owner_id or self.id),
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": iso_timestamp(_FIXTURE_TIME),
+                "locked": False,
+            },
         }
 
 
@@ -168,7 +199,8 @@ def _default_members() -> list[FakeUser]:
 
 @dataclass(eq=False)
 class FakeGuild:
-    """A guild with its channels, members (besides the bot) and roles."""
+    """A guild with its channels (threads included: type 11 with a ``parent``), members (besides the bot) and
+    roles."""
 
     name: str = "Test Guild"
     id: int = field(default_factory=static_snowflake)
@@ -181,6 +213,8 @@ class FakeGuild:
     def __post_init__(self) -> None:
         for channel in self.channels:
             channel.guild_id = self.id
+            if channel.is_thread and channel.thread_owner_id is None and self.members:
+                channel.thread_owner_id = self.members[0].id
 
     def channel(self, name: str) -> FakeChannel:
         """The channel called ``name``.
@@ -242,11 +276,11 @@ class FakeGuild:
             "unavailable": False,
             "member_count": len(members),
             "members": [m.member_payload() for m in members],
-            "channels": [c.payload(position=i) for i, c in enumerate(self.channels)],
+            "channels": [c.payload(position=i) for i, c in enumerate(self.channels) if not c.is_thread],
             "roles": [everyone, *(r.payload(position=i + 1) for i, r in enumerate(self.roles))],
             "emojis": [],
             "stickers": [],
-            "threads": [],
+            "threads": [c.payload() for c in self.channels if c.is_thread],
             "voice_states": [],
             "presences": [],
             "stage_instances": [],

@@ -19,6 +19,7 @@ from .state import FakeState
 Payload = dict[str, Any]
 
 COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
+CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
 BUTTON, TEXT_INPUT, LABEL = 2, 4, 18
@@ -47,11 +48,12 @@ def envelope(state: FakeState, *, type: int, user: FakeUser, channel: FakeChanne
         payload["authorizing_integration_owners"] = {"0": "0"}
     else:
         position = guild.channels.index(channel) if channel in guild.channels else 0
-        payload["channel"] = {**channel.payload(position=position), "permissions": str(user.permissions)}
+        permissions = str(channel.permissions_of(user))
+        payload["channel"] = {**channel.payload(position=position), "permissions": permissions}
         payload["guild_id"] = str(guild.id)
         payload["guild"] = {"id": str(guild.id), "locale": guild.locale, "features": []}
         payload["guild_locale"] = guild.locale
-        payload["member"] = user.member_payload(with_permissions=True)
+        payload["member"] = {**user.member_payload(), "permissions": permissions}
         payload["context"] = GUILD_CONTEXT
         payload["authorizing_integration_owners"] = {"0": str(guild.id)}
     return payload
@@ -101,6 +103,28 @@ def command_data(
     data: Payload = {"id": str(state.command_id(scope, root)), "name": root, "type": 1, "options": top["options"]}
     if resolved:
         data["resolved"] = resolved
+    if scope is not None:
+        data["guild_id"] = str(scope)
+    return data
+
+
+def message_command_data(state: FakeState, *, name: str, target: StoredMessage, channel: FakeChannel) -> Payload:
+    """``data`` of a message context-menu command run on ``target`` (``resolved.messages`` holds it).
+
+    Raises:
+        ValueError: no message command of that name was synced (the Discord client would not show it).
+    """
+    registered = state.registered_command(name, channel.guild_id)
+    if registered is None or registered[0].get("type") != MESSAGE_COMMAND:
+        raise ValueError(f"no message command {name!r} is registered")
+    command, scope = registered
+    data: Payload = {
+        "id": command["id"],
+        "name": name,
+        "type": MESSAGE_COMMAND,
+        "target_id": str(target.id),
+        "resolved": {"messages": {str(target.id): target.payload()}},
+    }
     if scope is not None:
         data["guild_id"] = str(scope)
     return data
@@ -245,7 +269,8 @@ def component_data(message: StoredMessage, custom_id: str, values: list[str] | N
 
 
 def modal_submit_data(modal: Payload, values: Mapping[str, str | list[str]], *, validate: bool) -> Payload:
-    """``data`` of a modal submit mirroring the modal's layout (action rows or labels).
+    """``data`` of a modal submit mirroring the modal's layout (action rows or labels); text inputs not in
+    ``values`` keep the value the bot prefilled (``""`` clears one).
 
     Raises:
         ValueError: for an unknown ``custom_id``, a missing required input, or a length outside bounds.
@@ -261,6 +286,8 @@ def modal_submit_data(modal: Payload, values: Mapping[str, str | list[str]], *, 
             return None
         value = values.get(custom_id)
         if component["type"] == TEXT_INPUT:
+            # An input the user leaves alone is submitted with the value the bot prefilled.
+            value = component.get("value") if value is None else value
             text = "" if value is None else str(value)
             if validate:
                 _check_text_input(component, text)

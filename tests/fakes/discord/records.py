@@ -126,6 +126,9 @@ class StoredMessage:
     interaction_metadata: Payload | None = None
     deleted: bool = False
     history: list[MessageVersion] = field(default_factory=list)
+    pinged: frozenset[int] = frozenset()
+    """Users notified when the message was created (mentions allowed by ``allowed_mentions``; edits never
+    notify anyone, as on Discord)."""
 
     @property
     def ephemeral(self) -> bool:
@@ -136,6 +139,11 @@ class StoredMessage:
     def loading(self) -> bool:
         """Still the "Bot is thinking..." placeholder of a deferral."""
         return bool(self.flags & LOADING)
+
+    @property
+    def from_bot(self) -> bool:
+        """Posted by the bot (not by a test user with :meth:`~.fake.FakeDiscord.post_message`)."""
+        return bool(self.author.get("bot"))
 
     @property
     def files(self) -> list[StoredAttachment]:

@@ -16,8 +16,11 @@ from .records import EPHEMERAL, StoredMessage, SyncCall
 from .rules import (
     MAX_CHOICES,
     ApiError,
+    cannot_message_user,
     invalid_form,
+    missing_access,
     missing_permissions,
+    not_the_author,
     too_long,
     unauthorized,
     unknown_channel,
@@ -27,8 +30,12 @@ from .state import FakeState
 
 Payload = dict[str, Any]
 
-_SEND = discord.Permissions(view_channel=True, send_messages=True).value
+_VIEW = discord.Permissions(view_channel=True).value
+_SEND = discord.Permissions(send_messages=True).value
+_SEND_IN_THREADS = discord.Permissions(send_messages_in_threads=True).value
+_HISTORY = discord.Permissions(read_message_history=True).value
 _ATTACH = discord.Permissions(attach_files=True).value
+_MANAGE = discord.Permissions(manage_messages=True).value
 _MAX_COMMANDS = 100
 _MAX_OPTIONS = 25
 
@@ -81,12 +88,25 @@ class BotRoutes:
             raise unknown_channel()
         return channel
 
-    def _message(self, request: web.Request) -> StoredMessage:
+    def _visible_channel(self, request: web.Request, *, needs: int = 0) -> FakeChannel:
+        """The channel, if the bot may see it (and has ``needs`` there); DMs are always visible."""
         channel = self._channel(request)
+        if channel.is_dm:
+            return channel
+        permissions = self._state.bot_permissions(channel)
+        if permissions & (_VIEW | needs) != _VIEW | needs:
+            raise missing_access(f"bot may not see #{channel.name}")
+        return channel
+
+    def _message(self, request: web.Request, *, needs: int = 0) -> tuple[FakeChannel, StoredMessage]:
+        channel = self._visible_channel(request, needs=needs)
         message = self._state.messages.get(_int(request.match_info["message_id"]))
         if message is None or message.deleted or message.channel_id != channel.id or message.ephemeral:
             raise unknown_message()
-        return message
+        return channel, message
+
+    def _is_bots(self, message: StoredMessage) -> bool:
+        return message.author.get("id") == str(self._state.config.bot.id)
 
     # -- identity --------------------------------------------------------------------------------
 
@@ -173,23 +193,27 @@ class BotRoutes:
 
     async def get_channel(self, request: web.Request) -> web.Response:
         """``GET /channels/{id}``."""
-        channel = self._channel(request)
+        channel = self._visible_channel(request)
         return json_response(channel.payload())
 
     async def history(self, request: web.Request) -> web.Response:
         """``GET /channels/{id}/messages``: newest first, ``limit`` honoured."""
-        channel = self._channel(request)
+        channel = self._visible_channel(request, needs=_HISTORY)
         limit = min(int(request.query.get("limit", "50")), 100)
         messages = [m for m in self._state.messages_in(channel.id) if not m.ephemeral]
         return json_response([m.payload() for m in reversed(messages)][:limit])
 
     async def create_message(self, request: web.Request) -> web.Response:
         """``POST /channels/{id}/messages`` with the bot token (never expires)."""
-        channel = self._channel(request)
+        channel = self._visible_channel(request)
         body = await read_body(request)
         permissions = self._state.bot_permissions(channel)
-        if not channel.is_dm and permissions & _SEND != _SEND:
-            raise missing_permissions(f"bot may not send messages in #{channel.name}")
+        if channel.is_dm and channel.recipient is not None and not channel.recipient.accepts_dms:
+            raise cannot_message_user(f"{channel.recipient.name} does not accept direct messages")
+        send = _SEND_IN_THREADS if channel.is_thread else _SEND
+        if not channel.is_dm and not permissions & send:
+            needed = "Send Messages in Threads" if channel.is_thread else "Send Messages"
+            raise missing_permissions(f"bot lacks {needed} in #{channel.name}")
         if body.files and not channel.is_dm and not permissions & _ATTACH:
             raise missing_permissions(f"bot may not attach files in #{channel.name}")
         check_file_sizes(body, self._state.config.attachment_size_limit)
@@ -200,25 +224,32 @@ class BotRoutes:
         return json_response(message.payload())
 
     async def get_message(self, request: web.Request) -> web.Response:
-        """``GET /channels/{id}/messages/{id}``."""
-        return json_response(self._message(request).payload())
+        """``GET /channels/{id}/messages/{id}`` (needs View Channel and Read Message History)."""
+        _, message = self._message(request, needs=_HISTORY)
+        return json_response(message.payload())
 
     async def edit_message(self, request: web.Request) -> web.Response:
-        """``PATCH /channels/{id}/messages/{id}``."""
-        message = self._message(request)
+        """``PATCH /channels/{id}/messages/{id}``: the bot's own messages only."""
+        _, message = self._message(request)
+        if not self._is_bots(message):
+            raise not_the_author()
         body = await read_body(request)
         check_file_sizes(body, self._state.config.attachment_size_limit)
         edit_message(self._state, message, body)
         return json_response(message.payload())
 
     async def delete_message(self, request: web.Request) -> web.Response:
-        """``DELETE /channels/{id}/messages/{id}``."""
-        delete_message(self._state, self._message(request))
+        """``DELETE /channels/{id}/messages/{id}``: its own, or anyone's with Manage Messages."""
+        channel, message = self._message(request)
+        others = not self._is_bots(message) and not channel.is_dm
+        if others and not self._state.bot_permissions(channel) & _MANAGE:
+            raise missing_permissions(f"bot may not delete others' messages in #{channel.name}")
+        delete_message(self._state, message)
         return web.Response(status=204)
 
     async def no_content(self, request: web.Request) -> web.Response:
         """Typing indicator, reactions: accepted, nothing stored."""
-        self._channel(request)
+        self._visible_channel(request)
         return web.Response(status=204)
 
     async def open_dm(self, request: web.Request) -> web.Response:
@@ -287,9 +318,11 @@ def _check_commands(commands: list[Any]) -> None:
     for i, command in enumerate(commands):
         problems: Payload = {}
         name = command.get("name") if isinstance(command, dict) else None
-        if not isinstance(name, str) or not 1 <= len(name) <= 32 or name != name.lower():
+        chat_input = isinstance(command, dict) and command.get("type", 1) == 1
+        # Slash command names are lowercase words; context-menu names may have capitals and spaces.
+        if not isinstance(name, str) or not 1 <= len(name) <= 32 or (chat_input and name != name.lower()):
             problems["name"] = too_long(32)
-        if isinstance(command, dict) and command.get("type", 1) == 1:
+        if chat_input:
             if not 1 <= len(command.get("description") or "") <= 100:
                 problems["description"] = too_long(100)
             problems.update(_option_errors(command.get("options") or []))

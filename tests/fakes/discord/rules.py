@@ -32,6 +32,7 @@ MAX_ROW_BUTTONS = 5
 MAX_V2_COMPONENTS = 40
 MAX_CUSTOM_ID = 100
 MAX_CHOICES = 25
+MAX_CHOICE_TEXT = 100
 MAX_MODAL_TITLE = 45
 
 ALLOWED_SEND_FLAGS = (1 << 2) | EPHEMERAL | (1 << 12) | IS_COMPONENTS_V2
@@ -120,6 +121,23 @@ def unauthorized() -> ApiError:
 def missing_permissions(detail: str) -> ApiError:
     """``403 50013``."""
     return ApiError(403, 50013, "Missing Permissions", violation="missing_permissions", detail=detail)
+
+
+def missing_access(detail: str) -> ApiError:
+    """``403 50001``: the bot cannot see the channel (no View Channel, or no Read Message History to fetch)."""
+    return ApiError(403, 50001, "Missing Access", violation="missing_access", detail=detail)
+
+
+def cannot_message_user(detail: str) -> ApiError:
+    """``403 50007``: the user does not accept direct messages from the bot."""
+    return ApiError(403, 50007, "Cannot send messages to this user", violation="dm_refused", detail=detail)
+
+
+def not_the_author() -> ApiError:
+    """``403 50005``."""
+    return ApiError(
+        403, 50005, "Cannot edit a message authored by another user", violation="edit_others_message"
+    )
 
 
 def empty_message() -> ApiError:
@@ -294,7 +312,21 @@ def check_choices(data: Payload) -> None:
     """Validate autocomplete choices (callback type 8).
 
     Raises:
-        ApiError: 50035 for more than 25 choices.
+        ApiError: 50035 for more than 25 choices, or a choice whose name is not 1–100 characters or whose
+            string value is longer than 100.
     """
-    if len(data.get("choices") or []) > MAX_CHOICES:
+    choices = data.get("choices") or []
+    if len(choices) > MAX_CHOICES:
         raise invalid_form({"data": {"choices": too_long(MAX_CHOICES)}})
+    errors: Payload = {}
+    for i, choice in enumerate(choices):
+        problems: Payload = {}
+        if not 1 <= len(str(choice.get("name") or "")) <= MAX_CHOICE_TEXT:
+            problems["name"] = too_long(MAX_CHOICE_TEXT)
+        value = choice.get("value")
+        if value is None or (isinstance(value, str) and len(value) > MAX_CHOICE_TEXT):
+            problems["value"] = too_long(MAX_CHOICE_TEXT)
+        if problems:
+            errors[str(i)] = problems
+    if errors:
+        raise invalid_form({"data": {"choices": errors}})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import traceback
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +25,31 @@ API_PREFIX = "/api/v10"
 _MAX_REQUEST_BYTES = 1024**3  # the fake enforces Discord's own limits, not aiohttp's 1 MiB default
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Stall:
+    """Holds the next request(s) matching a method and a path pattern before the fake looks at them, until
+    :meth:`release` (e.g. to let the fake clock move while a request is on its way)."""
+
+    def __init__(self, method: str, pattern: str, *, times: int = 1) -> None:
+        self.method = method.upper()
+        self.pattern = re.compile(pattern)
+        self.remaining = times
+        self.arrived = asyncio.Event()  # set when a request is being held
+        self._released = asyncio.Event()
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.remaining > 0 and method == self.method and self.pattern.search(path) is not None
+
+    async def hold(self) -> None:
+        self.remaining -= 1
+        self.arrived.set()
+        await self._released.wait()
+
+    def release(self) -> None:
+        """Let the held request(s) through (and any later match, without holding)."""
+        self.remaining = 0
+        self._released.set()
 
 
 class FakeServer:
@@ -67,6 +94,9 @@ class FakeServer:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        stall = next((s for s in self._state.stalls if s.matches(request.method, request.path)), None)
+        if stall is not None:
+            await stall.hold()  # before any rule is checked: as if the request were still on its way
         try:
             response = await handler(request)
         except ApiError as error:

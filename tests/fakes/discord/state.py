@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from .clock import FakeClock, SnowflakeFactory
@@ -21,6 +21,9 @@ from .records import (
 )
 
 Payload = dict[str, Any]
+
+if TYPE_CHECKING:
+    from .server import Stall
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class FakeState:
         self.sync_calls: list[SyncCall] = []
         self.dm_channels: dict[int, FakeChannel] = {}
         self._command_ids: dict[tuple[int | None, str], int] = {}
+        self.stalls: list[Stall] = []  # requests the test holds (see FakeDiscord.stall)
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -90,6 +94,32 @@ class FakeState:
         if user.id not in self.dm_channels:
             self.dm_channels[user.id] = FakeChannel(name=f"dm-{user.name}", type=DM, recipient=user)
         return self.dm_channels[user.id]
+
+    def user_message(
+        self, *, author: FakeUser, channel: FakeChannel, content: str, uploads: list[Any]
+    ) -> StoredMessage:
+        """Store a message a user posted (``uploads`` are :class:`~.models.Upload`)."""
+        message = StoredMessage(
+            id=self.snowflakes.next(),
+            channel_id=channel.id,
+            guild_id=channel.guild_id,
+            author=author.user_payload(),
+            created_at=self.clock.now(),
+            content=content,
+        )
+        for upload in uploads:
+            stored = self.store_attachment(
+                channel_id=channel.id,
+                filename=upload.filename,
+                data=upload.data,
+                content_type=upload.media_type,
+                uploaded_by="user",
+            )
+            stored.message_id = message.id
+            message.attachments.append(stored)
+        self.messages[message.id] = message
+        self.changed()
+        return message
 
     def bot_permissions(self, channel: FakeChannel) -> int:
         """What the bot may do in ``channel``."""
