@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from core.catalog import MODELS, PROVIDERS, RATIOS, SANDBOX_PREFIX, ModelSpec, models_for
 from core.errors import FailureKind, JobNotFoundError, SeedreamError
@@ -48,22 +48,22 @@ Prompt = Annotated[str, Field(description=f"What to draw or change (≤ {MAX_PRO
 # A string the core validates: the catalog's keys, their aliases and Ark endpoint ids (ep-…) all work.
 Model = Annotated[
     str | None,
-    Field(
-        max_length=100,
-        description=f"{', '.join(MODEL_KEYS)}, an alias (4.0) or Ark endpoint id (ep-…); Ark default "
-        "seedream-4.0.",
-    ),
+    Field(description="seedream-4.0 (Ark default), -4.5, -5.0-lite, -5.0-pro, -3.0, seededit-3.0, alias, Ark ep-… "
+          "id."),
 ]
 PromptMode = Annotated[
     Literal["standard", "fast", "expand"] | None,
-    Field(description="Prompt rewriting: standard/fast (Ark 4.0), expand (visual)."),
+    Field(description="standard/fast: Ark 4.0; expand: visual."),
 ]
+# Validated as LogoOptions; its schema written out by hand, so it costs no $defs in every tools/list.
 Logo = Annotated[
-    LogoOptions | None, Field(description="visual only.")
+    LogoOptions | None,
+    WithJsonSchema({"type": "object", "description": "visual+watermark: position bottom-right/-left|top-left/"
+                    "-right, language zh/en, opacity 0-1, text."}),
 ]
 Size = Annotated[
     str | None,
-    Field(description=f"Tier ({'/'.join(TIERS)}; per model), WxH (2048x2048) or aspect ratio (16:9)."),
+    Field(description=f"Tier ({TIERS[0]}…{TIERS[-1]}, per model), WxH or aspect ratio (16:9)."),
 ]
 Ratio = Annotated[AspectRatio | None, Field(description="With a tier: size=4K aspect_ratio=16:9.")]
 Count = Annotated[
@@ -75,14 +75,14 @@ Series = Annotated[
           "may make fewer."),
 ]
 Seed = Annotated[
-    int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seedream-3.0/seededit-3.0 only.")
+    int | None, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1], description="3.0 models only.")
 ]
 Guidance = Annotated[
-    float | None, Field(ge=1, le=10, description="Prompt adherence; seedream-3.0/seededit-3.0 only.")
+    float | None, Field(ge=1, le=10, description="Prompt adherence; 3.0 models only.")
 ]
 Watermark = Annotated[bool, Field(description="Add the provider's 'AI generated' mark.")]
 OutputFormat = Annotated[
-    Literal["jpeg", "png"] | None, Field(description="png: Ark seedream-5.0 models only.")
+    Literal["jpeg", "png"] | None, Field(description="png: Ark 5.0 models only.")
 ]
 Provider = Annotated[
     ProviderName | None, Field(description="Default: the server's. sandbox*: free test images.")
@@ -149,7 +149,6 @@ async def edit_image(
     watermark: Watermark = False,
     output_format: OutputFormat = None,
     provider: Provider = None,
-    prompt_mode: PromptMode = None,
 ) -> Annotated[CallToolResult, JobResult]:
     """Edit one image, fuse several, or make a series from reference images. Result as generate_image."""
     return await _generate(
@@ -167,7 +166,6 @@ async def edit_image(
             watermark=watermark,
             output_format=output_format,
             provider=provider,
-            prompt_mode=prompt_mode,
         ),
     )
 

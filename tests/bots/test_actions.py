@@ -41,9 +41,10 @@ async def test_using_a_16_9_result_as_reference_returns_a_16_9_image(world: Worl
     submit = await world.fake.submit_modal(click, {"prompt": "add snow"})
     await world.settled(submit)
 
-    assert only_image(submit) == (2848, 1600)  # the source's tier and shape, not the model's square default
+    # The source's tier and shape (Seedream 4.0's 2K 16:9 per the Ark document), not the model's square default.
+    assert only_image(submit) == (2560, 1440)
     edited = next(j for j in await world.jobs() if j.prompt == "add snow")
-    assert (edited.parameters["size"], edited.parameters["aspect_ratio"]) == ("2848x1600", "16:9")
+    assert (edited.parameters["size"], edited.parameters["aspect_ratio"]) == ("2560x1440", "16:9")
     world.fake.assert_clean()
 
 

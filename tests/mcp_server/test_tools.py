@@ -56,7 +56,9 @@ async def test_parameters_are_typed_from_the_catalog(connect):
         props = tools["generate_image"].input_schema["properties"]
         # The model is a string the core checks (aliases and Ark endpoint ids too); the keys are in its text.
         assert props["model"]["type"] == "string" and "enum" not in props["model"]
-        assert all(m.key in props["model"]["description"] for m in MODELS) and "ep-" in props["model"]["description"]
+        described = props["model"]["description"]  # keys written compactly: "seedream-4.0 …, -4.5, …"
+        assert all(m.key in described or m.key.removeprefix("seedream") in described for m in MODELS)
+        assert "ep-" in described
         assert "sandbox" in props["provider"]["enum"] and "ark" in props["provider"]["enum"]
         assert (props["count"]["minimum"], props["count"]["maximum"]) == (1, 15)
         assert props["output_format"]["enum"] == ["jpeg", "png"] and props["watermark"]["default"] is False
@@ -294,10 +296,12 @@ async def test_prompt_expansion_and_logo_options_reach_visual_and_bad_ones_are_e
             "logo": {"position": "top-left", "language": "en", "text": "Fox Studio"}})
         not_visual = await client.call_tool(
             "generate_image", {"prompt": "a fox", "watermark": True, "logo": {"position": "top-left"}})
-        no_mode = await client.call_tool("edit_image", {
-            "prompt": "bluer", "images": ["https://example.com/a.png"], "prompt_mode": "expand"})
-    assert "logo" in tools["generate_image"].input_schema["properties"]
-    assert "logo" not in tools["edit_image"].input_schema["properties"]  # Visual takes no references
+        no_mode = await client.call_tool("generate_image", {"prompt": "a fox", "prompt_mode": "expand"})
+        bad_logo = await client.call_tool("generate_image", {
+            "prompt": "a fox", "provider": "sandbox-visual", "watermark": True, "logo": {"position": "middle"}})
+    assert {"logo", "prompt_mode"} <= set(tools["generate_image"].input_schema["properties"])
+    assert not {"logo", "prompt_mode"} & set(tools["edit_image"].input_schema["properties"])  # the budget
+    assert bad_logo.is_error and "logo.position" in text_of(bad_logo) and "top-left" in text_of(bad_logo)
     assert not made.is_error and made.structured_content["status"] == "succeeded"
     assert not_visual.is_error and "Invalid logo" in text_of(not_visual) and "seedream-3.0 on visual" in text_of(
         not_visual)
