@@ -92,7 +92,7 @@ async def run_ours(emulator: EmulatorProcess, jobs: list[str]) -> int:
         async def one(prompt: str) -> int:
             async with gate:
                 try:
-                    request = GenerateRequest.create(prompt=prompt, size=SIZE, count=GROUP)
+                    request = GenerateRequest.create(prompt=prompt, size=SIZE, series=GROUP)
                     generation = await service.generate(request, requester=REQUESTER)
                 except Exception:
                     return 0

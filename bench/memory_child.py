@@ -36,7 +36,7 @@ async def ours(base_url: str, response_format: str, count: int, size: str, out: 
         baseline = _mark_baseline()
         generation = await service.generate(
             GenerateRequest.create(
-                prompt="memory group", size=size, count=count, response_format=response_format
+                prompt="memory group", size=size, series=count, response_format=response_format
             ),
             requester=REQUESTER,
         )

@@ -45,7 +45,7 @@ async def first_saved_after(service: ImageService, *, stream: bool, index: int) 
         if isinstance(event, ImageReady) and not first:
             first.append(time.perf_counter() - started)
 
-    request = GenerateRequest.create(prompt=f"streaming group {index}", size=SIZE, count=COUNT, stream=stream)
+    request = GenerateRequest.create(prompt=f"streaming group {index}", size=SIZE, series=COUNT, stream=stream)
     generation = await service.generate(request, requester=REQUESTER, on_event=on_event)
     total = time.perf_counter() - started
     if generation.status is not JobStatus.SUCCEEDED or len(generation.images) != COUNT:

@@ -21,19 +21,18 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.errors import BackendUnavailableError, ConfigurationError
+from core.migrations import HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["database_unavailable", "describe", "normalize_url", "open_database", "unavailable_errors", "write_engine"]
 
@@ -189,6 +188,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
 
 
 def _alembic_config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -202,6 +203,21 @@ def _migrate(connection: Connection, migrate: bool) -> None:
         # One migrating process at a time per schema; the lock ends with the transaction.
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('seedream-migrate:' || current_schema()))"))
     tables = set(inspect(connection).get_table_names())
+    if "alembic_version" in tables and _revision(connection) == HEAD:
+        return  # the usual start-up: nothing to do, and no need to load Alembic for it
+    _migrate_with_alembic(connection, tables, where, migrate)
+
+
+def _revision(connection: Connection) -> str | None:
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _migrate_with_alembic(connection: Connection, tables: set[str], where: str, migrate: bool) -> None:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     config = _alembic_config(connection)
     if "alembic_version" not in tables and tables:
         sqlite = connection.dialect.name == "sqlite"

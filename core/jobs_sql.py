@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, case, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -380,8 +379,13 @@ class SqlJobStore:
 
 
 def _insert(connection: AsyncConnection, table: Any) -> Any:
-    """The dialect's INSERT, which has ``on_conflict_do_update`` (the same API on SQLite and PostgreSQL)."""
-    return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
+    """The dialect's INSERT, which has ``on_conflict_do_update`` (the same API on SQLite and PostgreSQL).
+    Imported on use: the PostgreSQL dialect takes a tenth of a second to load, which SQLite users never need."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 async def _all(connection: AsyncConnection, query: Any) -> list[Row[Any]]:

@@ -29,8 +29,10 @@ CLI_PACKAGE = "@anthropic-ai/mcpb"
 #: The npm project pinning the official CLI; also the icon and the launcher copied into every bundle.
 MCPB_DIR = Path(__file__).parent / "mcpb"
 LAUNCHER = "seedream_mcp.py"
-#: Never copied into a bundle: caches, npm folders, this builder's own files.
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".env*", "*.egg-info", "mcpb")
+#: Never copied into a bundle: caches, npm projects (this builder's, and the gallery's sources and build: the
+#: built ``gallery.html`` is what runs), environment files.
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".env*", "*.egg-info", "mcpb", "src",
+                                 "package.json", "package-lock.json", "build.mjs")
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -131,7 +133,8 @@ def build_manifest(*, project: dict[str, Any], tools: Sequence[dict[str, str]],
 
 
 def server_tools() -> list[dict[str, str]]:
-    """Name and description of each tool, as the server lists them (with its default settings)."""
+    """Name and description of each tool the model sees, as the server lists them (with its default settings);
+    tools only the MCP App may call (``visibility: ["app"]``) are not the model's, so not the manifest's."""
     from core.settings import Settings
     from mcp_server.server import build_server
     from mcp_server.settings import McpSettings
@@ -139,7 +142,12 @@ def server_tools() -> list[dict[str, str]]:
     # model_construct: defaults only, whatever this shell's environment says; nothing is opened.
     server = build_server(settings=Settings.model_construct(), mcp_settings=McpSettings.model_construct())
     return [{"name": tool.name, "description": tool.description or ""}
-            for tool in asyncio.run(server.list_tools())]
+            for tool in asyncio.run(server.list_tools()) if _for_the_model(tool.meta)]
+
+
+def _for_the_model(meta: dict[str, Any] | None) -> bool:
+    visibility = ((meta or {}).get("ui") or {}).get("visibility")
+    return visibility is None or "model" in visibility
 
 
 def ensure_cli() -> list[str]:

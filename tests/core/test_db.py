@@ -182,3 +182,15 @@ def test_only_postgresql_and_sqlite_urls_are_accepted() -> None:
     assert normalize_url(Path("rel.db")).database == str(Path("rel.db").absolute())
     with pytest.raises(ConfigurationError, match="SEEDREAM_DATABASE_URL"):
         normalize_url("mysql://h/db")
+
+
+def test_the_head_revision_named_in_the_package_is_the_newest_script() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from core.db import MIGRATIONS
+    from core.migrations import HEAD as NAMED
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == NAMED
