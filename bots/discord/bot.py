@@ -40,7 +40,7 @@ from bots.discord.presses import answer_press
 from bots.discord.settings import BotSettings
 from bots.discord.stores import BotBackends
 from core.clocks import Sleep, WallClock, utc_now
-from core.errors import JobNotFoundError
+from core.errors import JobNotFoundError, SeedreamError
 from core.jobs import CounterStore, JobRecord
 from core.service import ImageService
 
@@ -138,12 +138,17 @@ class ImageBot(commands.Bot):
         return self.gatekeeper.config
 
     async def find_job(self, job_id: str) -> JobRecord | None:
-        """The one place the bot reads a job by id (``/job``, every button and form): where a job the core can
-        pick up again (a provider task that outlived its polling deadline) would be resumed before it is shown."""
+        """The one place the bot reads a job by id (``/job``, every button and form). A job the core can pick
+        up again (a provider task that outlived its polling deadline, or its process) is resumed in the
+        background: its images are saved as the task finishes, and the next look shows them."""
         try:
-            return await self.backends.jobs.get(job_id)
+            record = await self.backends.jobs.get(job_id)
         except JobNotFoundError:
             return None
+        if record.resumable:
+            with contextlib.suppress(SeedreamError):  # e.g. its provider is not configured here: show as it is
+                await self.backends.service.resume_job(job_id)
+        return record
 
     async def job_family(self, job_id: str) -> list[JobRecord]:
         root = await self.find_job(job_id)

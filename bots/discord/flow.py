@@ -27,6 +27,7 @@ from bots.discord.wording import amount, friendly_error
 from core.errors import SeedreamError
 from core.events import Event, Finished
 from core.requests import GenerateRequest, Plan
+from core.results import JobStatus
 from core.service import ImageService
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,11 @@ class _Relay:
 
     async def sink(self, event: Event) -> None:
         if isinstance(event, Finished):
-            await self._reservation.settle(produced=len(event.generation.images))
+            # A job still running at the provider (its task outlived the wait) keeps its images of the quota:
+            # they are billed when the task finishes. Its concurrent-job slot is freed either way.
+            parked = event.generation.status is JobStatus.RUNNING
+            produced = self._reservation.images if parked else len(event.generation.images)
+            await self._reservation.settle(produced=produced)
         if self._delivery is None:
             self._pending.append(event)
         else:

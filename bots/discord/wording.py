@@ -148,6 +148,9 @@ def outcome_text(generation: Generation, *, asked: int, series: bool = False) ->
     other = [f for f in generation.failures if f.kind != CONTENT_REJECTED]
     if generation.error_kind == FailureKind.CANCELLED:
         return _cancelled(made, asked=asked)
+    if generation.status is JobStatus.RUNNING:  # its provider task outlived the wait; it is picked up again
+        return (f"⏳ Still running at the provider ({made} of {asked} saved so far). Look again with "
+                f"`/job id:{generation.job_id}` in a few minutes: the images are saved then.")
     if generation.status is JobStatus.SUCCEEDED:
         return f"✅ Done: {made_text(made, asked=asked, series=series)}."
     if made:
