@@ -103,7 +103,8 @@ async def open_database(url: str | Path | URL, *, busy_timeout: float = 30.0, mi
     url = url if isinstance(url, URL) else normalize_url(url)
     if url.get_backend_name() == "sqlite":
         await asyncio.to_thread(_prepare_sqlite_file, url, busy_timeout)
-        engine = create_async_engine(url)
+        # Every transaction ends in an explicit COMMIT or ROLLBACK: no reset needed when a connection returns.
+        engine = create_async_engine(url, pool_reset_on_return=None)
         _configure_sqlite(engine, busy_timeout)
     else:
         engine = create_async_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT})

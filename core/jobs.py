@@ -105,8 +105,8 @@ class JobStore(Protocol):
 
     async def create(self, *, requester: Requester, request: dict[str, Any], parameters: dict[str, Any],
                      provider: str, model: str, prompt: str, parent_id: str | None = None,
-                     job_id: str | None = None) -> JobRecord:
-        """Record a new ``QUEUED`` job owned by this process.
+                     job_id: str | None = None, extra: dict[str, Any] | None = None) -> JobRecord:
+        """Record a new ``QUEUED`` job owned by this process, with its first adapter metadata (``extra``).
 
         Raises:
             InvalidRequestError: ``job_id`` was given and is already taken.

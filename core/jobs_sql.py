@@ -157,8 +157,8 @@ class SqlJobStore:
 
     async def create(self, *, requester: Requester, request: dict[str, Any], parameters: dict[str, Any],
                      provider: str, model: str, prompt: str, parent_id: str | None = None,
-                     job_id: str | None = None) -> JobRecord:
-        """Record a new ``QUEUED`` job owned by this process.
+                     job_id: str | None = None, extra: dict[str, Any] | None = None) -> JobRecord:
+        """Record a new ``QUEUED`` job owned by this process, with its first adapter metadata (``extra``).
 
         Raises:
             InvalidRequestError: ``job_id`` was given and is already taken.
@@ -167,7 +167,7 @@ class SqlJobStore:
         record = JobRecord(
             job_id=job_id or new_job_id(), requester=requester, request=request, parameters=parameters,
             provider=provider, model=model, prompt=prompt, status=JobStatus.QUEUED,
-            created_at=datetime.fromisoformat(self._now()), parent_id=parent_id,
+            created_at=datetime.fromisoformat(self._now()), parent_id=parent_id, extra=dict(extra or {}),
         )
         for _attempt in range(5):
             try:
@@ -191,23 +191,21 @@ class SqlJobStore:
         values = {"job_id": job_id, **image_values(image, self.output_dir)}
 
         async def work(connection: AsyncConnection) -> None:
-            await _require_job(connection, job_id)
             insert = _insert(connection, job_images).values(**values)
             changes = {name: insert.excluded[name] for name in values if name not in ("job_id", "idx")}
             await connection.execute(insert.on_conflict_do_update(
                 index_elements=[job_images.c.job_id, job_images.c.idx], set_=changes))
 
-        await self._write(work)
+        await self._write_for_job(job_id, work)
 
     async def add_failure(self, job_id: str, failure: ImageFailure) -> None:
         """Record an image the provider did not produce. Raises JobNotFoundError."""
         async def work(connection: AsyncConnection) -> None:
-            await _require_job(connection, job_id)
             await connection.execute(job_failures.insert().values(
                 job_id=job_id, idx=failure.index, code=failure.code, message=failure.message,
                 kind=failure.kind))
 
-        await self._write(work)
+        await self._write_for_job(job_id, work)
 
     async def finish(self, job_id: str, *, status: JobStatus, usage: Usage, error: str | None = None,
                      error_kind: str | None = None) -> None:
@@ -356,6 +354,14 @@ class SqlJobStore:
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
+    async def _write_for_job(self, job_id: str, work: Work[None]) -> None:
+        """A write of rows that belong to a job: the foreign key proves the job exists (no extra query on the
+        hot path of saving an image)."""
+        try:
+            await self._write(work)
+        except IntegrityError:
+            raise _not_found(job_id) from None
+
     async def _update_job(self, job_id: str, **values: Any) -> None:
         async def work(connection: AsyncConnection) -> None:
             result = await connection.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
@@ -394,11 +400,6 @@ async def _all(connection: AsyncConnection, query: Any) -> list[Row[Any]]:
 
 async def _scalar(connection: AsyncConnection, query: Any) -> Any:
     return (await connection.execute(query)).scalar_one_or_none()
-
-
-async def _require_job(connection: AsyncConnection, job_id: str) -> None:
-    if await _scalar(connection, select(jobs.c.seq).where(jobs.c.id == job_id)) is None:
-        raise _not_found(job_id)
 
 
 def _not_found(job_id: str) -> JobNotFoundError:

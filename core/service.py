@@ -122,11 +122,12 @@ class ImageService:
         """
         plan = plan or await self.plan(request)
         await asyncio.to_thread(check_output_folder, self.storage.root, needed_bytes=expected_bytes(plan))
+        # Where its files go is recorded with it, so crash recovery looks in the right folder whichever
+        # process does it.
         job = await self.store.create(requester=requester, request=request.model_dump(mode="json"),
                                       parameters=plan.parameters(), provider=plan.provider, model=plan.model.key,
-                                      prompt=request.prompt, parent_id=parent_id)
-        # Where its files go, so crash recovery looks in the right folder whichever process does it.
-        await self.store.set_extra(job.id, OUTPUT_FOLDER_KEY, str(self.storage.root))
+                                      prompt=request.prompt, parent_id=parent_id,
+                                      extra={OUTPUT_FOLDER_KEY: str(self.storage.root)})
         provider = self.providers.get(plan.provider)
         run = JobRun(job=job, context=plan_context(plan, job), provider=provider,
                      admission=self.admission.for_provider(plan.kind), storage=self.storage, store=self.store,
