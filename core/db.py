@@ -21,10 +21,10 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import event, inspect, make_url, text
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy import create_engine, event, inspect, make_url, text
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -34,7 +34,10 @@ from core.migrations import HEAD
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["database_unavailable", "describe", "normalize_url", "open_database", "unavailable_errors", "write_engine"]
+E = TypeVar("E", AsyncEngine, Engine)
+
+__all__ = ["database_unavailable", "describe", "normalize_url", "open_database", "sqlite_sync_engine",
+           "unavailable_errors", "write_engine"]
 
 VARIABLE = "SEEDREAM_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -87,9 +90,21 @@ def unavailable_errors(engine: AsyncEngine) -> tuple[type[BaseException], ...]:
     return (OperationalError, InterfaceError, OSError)
 
 
-def write_engine(engine: AsyncEngine) -> AsyncEngine:
+def write_engine(engine: E) -> E:
     """The engine whose transactions write: ``BEGIN IMMEDIATE`` on SQLite, a plain ``BEGIN`` elsewhere."""
     return engine.execution_options(**{_WRITE: True})
+
+
+def sqlite_sync_engine(engine: AsyncEngine, *, busy_timeout: float = 30.0) -> Engine | None:
+    """For a SQLite database, a plain (pysqlite) engine on the same file, configured alike: a whole transaction
+    then runs in one worker-thread hop, where the async driver needs one hop per statement. ``None`` for a
+    database server, whose async driver is used as it is."""
+    if engine.dialect.name != "sqlite":
+        return None
+    url = engine.url.set(drivername="sqlite+pysqlite")
+    sync = create_engine(url, pool_reset_on_return=None, connect_args={"check_same_thread": False})
+    _configure_sqlite(sync, busy_timeout)
+    return sync
 
 
 async def open_database(url: str | Path | URL, *, busy_timeout: float = 30.0, migrate: bool = True) -> AsyncEngine:
@@ -105,7 +120,7 @@ async def open_database(url: str | Path | URL, *, busy_timeout: float = 30.0, mi
         await asyncio.to_thread(_prepare_sqlite_file, url, busy_timeout)
         # Every transaction ends in an explicit COMMIT or ROLLBACK: no reset needed when a connection returns.
         engine = create_async_engine(url, pool_reset_on_return=None)
-        _configure_sqlite(engine, busy_timeout)
+        _configure_sqlite(engine.sync_engine, busy_timeout)
     else:
         engine = create_async_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT})
     try:
@@ -169,8 +184,8 @@ def _enable_wal(connection: sqlite3.Connection, busy_timeout: float) -> None:
             time.sleep(0.01)
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLAlchemy then issues BEGIN itself (below) instead of the driver's implicit, deferred one.
         dbapi_connection.isolation_level = None
@@ -179,7 +194,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(_WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

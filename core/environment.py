@@ -3,7 +3,8 @@ the images have nowhere to go is too late.
 
 * ``check_output_folder(folder, needed_bytes=…)`` — the output folder exists or can be created, is a folder,
   can be written, and has room for what a request is expected to produce (``expected_bytes(plan)``).
-  ``ImageService.start`` runs it for every job, so every adapter gets it.
+  ``ImageService.start`` runs it for every job (through ``OutputFolderCheck``, which repeats the write probe
+  at most once a minute and the free-space check every time), so every adapter gets it.
 * ``check_environment(settings)`` / ``environment_problems(settings)`` — everything an entry point can check
   at start-up: the job database (``core.jobs_check``) and the output folder. Settings themselves (numbers,
   provider base URLs) are checked when they are read (``core.settings_errors.read_settings``).
@@ -14,8 +15,11 @@ to do.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
+from core.clocks import SecondsClock
 from core.errors import ConfigurationError
 from core.filesystem import folder_problem, free_bytes, megabytes
 from core.jobs_check import check_jobs_database
@@ -52,16 +56,42 @@ def check_output_folder(folder: Path, *, needed_bytes: int = 0) -> None:
     Raises:
         ConfigurationError: naming the folder, the problem and ``SEEDREAM_OUTPUT_DIR``.
     """
-    problem, advice = folder_problem(folder), f"Set {OUTPUT_VARIABLE} (the command line's --out) to a folder you " \
-        "can write to."
-    if problem is None and needed_bytes:
-        free = free_bytes(folder)
-        if free is not None and free < needed_bytes:
-            problem = f"its disk has {megabytes(free)} free and this request needs about {megabytes(needed_bytes)}"
-            advice = f"Free some space, or set {OUTPUT_VARIABLE} (the command line's --out) to another disk."
+    problem = folder_problem(folder)
     if problem:
-        raise ConfigurationError(f"The output folder {folder} cannot be used: {problem}. {advice}",
+        raise ConfigurationError(f"The output folder {folder} cannot be used: {problem}. Set {OUTPUT_VARIABLE} "
+                                 "(the command line's --out) to a folder you can write to.",
                                  variables=(OUTPUT_VARIABLE,))
+    _check_room(folder, needed_bytes)
+
+
+class OutputFolderCheck:
+    """``check_output_folder`` for every job, cheaply: a folder proven writable is probed again only after
+    ``probe_seconds`` (a file created and removed costs a thread hop and several system calls per job); its
+    free space is checked every time. A folder that turns unwritable in between is still caught when an
+    image is saved (it becomes that image's ``save_failed`` failure, with its link)."""
+
+    def __init__(self, *, probe_seconds: float = 60.0, clock: SecondsClock = time.monotonic) -> None:
+        self._probe_seconds = probe_seconds
+        self._clock = clock
+        self._proven: dict[Path, float] = {}  # folder → when its write probe last passed
+
+    async def check(self, folder: Path, *, needed_bytes: int = 0) -> None:
+        """Raises ``ConfigurationError`` as ``check_output_folder`` does."""
+        proven = self._proven.get(folder)
+        if proven is None or self._clock() - proven > self._probe_seconds:
+            await asyncio.to_thread(check_output_folder, folder, needed_bytes=needed_bytes)
+            self._proven[folder] = self._clock()
+            return
+        _check_room(folder, needed_bytes)
+
+
+def _check_room(folder: Path, needed_bytes: int) -> None:
+    free = free_bytes(folder) if needed_bytes else None
+    if free is not None and free < needed_bytes:
+        raise ConfigurationError(
+            f"The output folder {folder} cannot be used: its disk has {megabytes(free)} free and this request "
+            f"needs about {megabytes(needed_bytes)}. Free some space, or set {OUTPUT_VARIABLE} (the command "
+            "line's --out) to another disk.", variables=(OUTPUT_VARIABLE,))
 
 
 def jobs_database_variable(settings: CommonSettings) -> str:

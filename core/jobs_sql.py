@@ -10,6 +10,9 @@ Owners: each job records the process that runs it, and each open store keeps a h
 ``INTERRUPTED``: on the same host by the pid checks of ``OwnerProcess``, on any host by a heartbeat older
 than ``owner_timeout``. Image paths inside ``output_dir`` are recorded relative to it, so replicas that mount
 the shared folder at different places all find the files.
+
+Each step is a synchronous function of a ``Connection``, run in one transaction: on PostgreSQL through the
+async driver (``run_sync``), on SQLite whole in a worker thread (one hop per transaction, not per statement).
 """
 
 from __future__ import annotations
@@ -17,19 +20,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, case, delete, select, update
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clocks import WallClock, utc_now
-from core.db import database_unavailable, open_database, unavailable_errors, write_engine
+from core.db import database_unavailable, open_database, sqlite_sync_engine, unavailable_errors, write_engine
 from core.errors import InvalidRequestError, JobNotFoundError
 from core.jobs import JobRecord, Requester, new_job_id
 from core.jobs_sql_rows import (
@@ -49,7 +52,7 @@ __all__ = ["INTERRUPTED_MESSAGE", "SqlJobStore"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Work = Callable[[AsyncConnection], Awaitable[T]]
+Work = Callable[[Connection], T]
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 INTERRUPTED_MESSAGE = "The process running this job stopped before the job finished."
@@ -60,12 +63,14 @@ class SqlJobStore:
     """Jobs, quota counters and adapter metadata in SQLite or PostgreSQL. Open with ``connect``/``open``."""
 
     def __init__(self, engine: AsyncEngine, *, output_dir: Path | None = None, clock: WallClock = utc_now,
-                 owner_timeout: float = 30.0) -> None:
+                 owner_timeout: float = 30.0, busy_timeout: float = 30.0) -> None:
         """Wrap a migrated engine (use ``connect``/``open``)."""
         self.engine = engine
         self.output_dir = output_dir
         self.owner_timeout = owner_timeout
         self._writer = write_engine(engine)
+        self._sync: Engine | None = sqlite_sync_engine(engine, busy_timeout=busy_timeout)
+        self._sync_writer = write_engine(self._sync) if self._sync is not None else None
         self._clock = clock
         self._unavailable = unavailable_errors(engine)
         self._heartbeat: asyncio.Task[None] | None = None
@@ -83,7 +88,8 @@ class SqlJobStore:
             BackendUnavailableError: the database server does not answer.
         """
         engine = await open_database(url, busy_timeout=busy_timeout)
-        store = cls(engine, output_dir=output_dir, clock=clock, owner_timeout=owner_timeout)
+        store = cls(engine, output_dir=output_dir, clock=clock, owner_timeout=owner_timeout,
+                    busy_timeout=busy_timeout)
         try:
             await store.beat()
         except BaseException:
@@ -110,22 +116,32 @@ class SqlJobStore:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        if self._sync is not None:
+            await asyncio.to_thread(self._sync.dispose)
         await self.engine.dispose()
 
     async def _read(self, work: Work[T]) -> T:
-        return await self._run(self.engine, work)
+        return await self._run(work, write=False)
 
     async def _write(self, work: Work[T]) -> T:
-        return await self._run(self._writer, work)
+        return await self._run(work, write=True)
 
-    async def _run(self, engine: AsyncEngine, work: Work[T]) -> T:
+    async def _run(self, work: Work[T], *, write: bool) -> T:
         if self._closed:
             raise RuntimeError("the job store is closed")
+        if self._sync is not None:
+            return await asyncio.to_thread(self._run_here, work, write=write)
         try:
-            async with engine.begin() as connection:
-                return await work(connection)
+            async with (self._writer if write else self.engine).begin() as connection:
+                return await connection.run_sync(work)
         except self._unavailable as exc:
             raise database_unavailable(self.engine.url, exc) from exc
+
+    def _run_here(self, work: Work[T], *, write: bool) -> T:
+        """One SQLite transaction in this (worker) thread."""
+        assert self._sync is not None and self._sync_writer is not None
+        with (self._sync_writer if write else self._sync).begin() as connection:
+            return work(connection)
 
     def _now(self) -> str:
         return to_db_time(self._clock())
@@ -138,9 +154,9 @@ class SqlJobStore:
         values = {"token": owner.token, "host": owner.host, "pid": owner.pid, "start_time": owner.start_time,
                   "heartbeat_at": self._now()}
 
-        async def work(connection: AsyncConnection) -> None:
+        def work(connection: Connection) -> None:
             insert = _insert(connection, owners).values(**values)
-            await connection.execute(insert.on_conflict_do_update(
+            connection.execute(insert.on_conflict_do_update(
                 index_elements=[owners.c.token], set_={"heartbeat_at": insert.excluded.heartbeat_at}))
 
         await self._write(work)
@@ -190,18 +206,18 @@ class SqlJobStore:
         """Record a saved image (replacing one with the same index). Raises JobNotFoundError."""
         values = {"job_id": job_id, **image_values(image, self.output_dir)}
 
-        async def work(connection: AsyncConnection) -> None:
+        def work(connection: Connection) -> None:
             insert = _insert(connection, job_images).values(**values)
             changes = {name: insert.excluded[name] for name in values if name not in ("job_id", "idx")}
-            await connection.execute(insert.on_conflict_do_update(
+            connection.execute(insert.on_conflict_do_update(
                 index_elements=[job_images.c.job_id, job_images.c.idx], set_=changes))
 
         await self._write_for_job(job_id, work)
 
     async def add_failure(self, job_id: str, failure: ImageFailure) -> None:
         """Record an image the provider did not produce. Raises JobNotFoundError."""
-        async def work(connection: AsyncConnection) -> None:
-            await connection.execute(job_failures.insert().values(
+        def work(connection: Connection) -> None:
+            connection.execute(job_failures.insert().values(
                 job_id=job_id, idx=failure.index, code=failure.code, message=failure.message,
                 kind=failure.kind))
 
@@ -224,11 +240,11 @@ class SqlJobStore:
 
     async def get(self, job_id: str) -> JobRecord:
         """The job. Raises JobNotFoundError."""
-        async def work(connection: AsyncConnection) -> JobRecord:
-            rows = (await connection.execute(select(jobs).where(jobs.c.id == job_id))).all()
+        def work(connection: Connection) -> JobRecord:
+            rows = connection.execute(select(jobs).where(jobs.c.id == job_id)).all()
             if not rows:
                 raise _not_found(job_id)
-            return (await self._records(connection, rows))[0]
+            return self._records(connection, rows)[0]
 
         return await self._read(work)
 
@@ -243,8 +259,8 @@ class SqlJobStore:
         if adapter is not None:
             query = query.where(jobs.c.adapter == adapter)
 
-        async def work(connection: AsyncConnection) -> list[JobRecord]:
-            return await self._records(connection, (await connection.execute(query)).all())
+        def work(connection: Connection) -> list[JobRecord]:
+            return self._records(connection, connection.execute(query).all())
 
         return await self._read(work)
 
@@ -252,13 +268,13 @@ class SqlJobStore:
         """Set one JSON-serialisable adapter metadata entry (e.g. a Discord message id). Raises JobNotFoundError."""
         encoded = json.dumps(value)  # fail early, before touching the database
 
-        async def work(connection: AsyncConnection) -> None:
-            found = (await connection.execute(
+        def work(connection: Connection) -> None:
+            found = (connection.execute(
                 select(jobs.c.extra).where(jobs.c.id == job_id).with_for_update())).scalar_one_or_none()
             if found is None:
                 raise _not_found(job_id)
             extra = json.loads(found) | {key: json.loads(encoded)}
-            await connection.execute(update(jobs).where(jobs.c.id == job_id).values(extra=to_json(extra)))
+            connection.execute(update(jobs).where(jobs.c.id == job_id).values(extra=to_json(extra)))
 
         await self._write(work)
 
@@ -282,11 +298,11 @@ class SqlJobStore:
         if not gone:
             return []
 
-        async def work(connection: AsyncConnection) -> list[str]:
+        def work(connection: Connection) -> list[str]:
             now, recovered = self._now(), []
             for job_id, token in gone:
                 # Same owner token and still active: nobody finished or took over the job meanwhile.
-                result = await connection.execute(
+                result = connection.execute(
                     update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE),
                                        jobs.c.owner_token.is_not_distinct_from(token))
                     .values(status=JobStatus.INTERRUPTED.value, finished_at=now, error=INTERRUPTED_MESSAGE,
@@ -310,12 +326,12 @@ class SqlJobStore:
         if amount > limit:
             return False
 
-        async def work(connection: AsyncConnection) -> bool:
+        def work(connection: Connection) -> bool:
             insert = _insert(connection, quotas).values(key=key, day=day, used=amount)
             total = quotas.c.used + insert.excluded.used
             statement = insert.on_conflict_do_update(
                 index_elements=[quotas.c.key, quotas.c.day], set_={"used": total}, where=total <= limit)
-            return (await connection.execute(statement.returning(quotas.c.used))).first() is not None
+            return connection.execute(statement.returning(quotas.c.used)).first() is not None
 
         return await self._write(work)
 
@@ -339,9 +355,9 @@ class SqlJobStore:
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store (or replace) a metadata value."""
-        async def work(connection: AsyncConnection) -> None:
+        def work(connection: Connection) -> None:
             insert = _insert(connection, meta).values(key=key, value=value)
-            await connection.execute(insert.on_conflict_do_update(
+            connection.execute(insert.on_conflict_do_update(
                 index_elements=[meta.c.key], set_={"value": insert.excluded.value}))
 
         await self._write(work)
@@ -363,28 +379,28 @@ class SqlJobStore:
             raise _not_found(job_id) from None
 
     async def _update_job(self, job_id: str, **values: Any) -> None:
-        async def work(connection: AsyncConnection) -> None:
-            result = await connection.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+        def work(connection: Connection) -> None:
+            result = connection.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
             if result.rowcount == 0:
                 raise _not_found(job_id)
 
         await self._write(work)
 
-    async def _records(self, connection: AsyncConnection, rows: list[Row[Any]]) -> list[JobRecord]:
+    def _records(self, connection: Connection, rows: list[Row[Any]]) -> list[JobRecord]:
         """Records for job rows, with their images and failures fetched in two queries."""
         ids = [row.id for row in rows]
         images: dict[str, list[GeneratedImage]] = {i: [] for i in ids}
         failures: dict[str, list[Row[Any]]] = {i: [] for i in ids}
-        for image in await _all(connection, select(job_images).where(job_images.c.job_id.in_(ids))
+        for image in _all(connection, select(job_images).where(job_images.c.job_id.in_(ids))
                                 .order_by(job_images.c.idx)):
             images[image.job_id].append(image_from_row(image, self.output_dir))
-        for failure in await _all(connection, select(job_failures).where(job_failures.c.job_id.in_(ids))
+        for failure in _all(connection, select(job_failures).where(job_failures.c.job_id.in_(ids))
                                   .order_by(job_failures.c.idx)):
             failures[failure.job_id].append(failure)
         return [record_from_row(row, images[row.id], failures[row.id]) for row in rows]
 
 
-def _insert(connection: AsyncConnection, table: Any) -> Any:
+def _insert(connection: Connection, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_update`` (the same API on SQLite and PostgreSQL).
     Imported on use: the PostgreSQL dialect takes a tenth of a second to load, which SQLite users never need."""
     if connection.dialect.name == "postgresql":
@@ -394,12 +410,12 @@ def _insert(connection: AsyncConnection, table: Any) -> Any:
     return insert(table)
 
 
-async def _all(connection: AsyncConnection, query: Any) -> list[Row[Any]]:
-    return list((await connection.execute(query)).all())
+def _all(connection: Connection, query: Any) -> list[Row[Any]]:
+    return list(connection.execute(query).all())
 
 
-async def _scalar(connection: AsyncConnection, query: Any) -> Any:
-    return (await connection.execute(query)).scalar_one_or_none()
+def _scalar(connection: Connection, query: Any) -> Any:
+    return connection.execute(query).scalar_one_or_none()
 
 
 def _not_found(job_id: str) -> JobNotFoundError:

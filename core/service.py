@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from core.environment import check_output_folder, expected_bytes
+from core.environment import OutputFolderCheck, expected_bytes
 from core.events import Event, EventSink, ignore_events
 from core.http import HttpClient
 from core.jobs import TASKS_KEY, JobRecord, JobStore, Requester
@@ -76,6 +76,7 @@ class ImageService:
         self.providers = providers or ProviderRegistry(settings, http)
         self.reference_policy = reference_policy or ReferencePolicy()
         self._tasks: dict[str, asyncio.Task[Generation]] = {}  # running jobs by id
+        self._output_check = OutputFolderCheck()
         self._resumed: dict[str, JobHandle] = {}
 
     async def recover(self) -> list[str]:
@@ -121,7 +122,7 @@ class ImageService:
                 folder that cannot take the images: see ``core.environment.check_output_folder``).
         """
         plan = plan or await self.plan(request)
-        await asyncio.to_thread(check_output_folder, self.storage.root, needed_bytes=expected_bytes(plan))
+        await self._output_check.check(self.storage.root, needed_bytes=expected_bytes(plan))
         # Where its files go is recorded with it, so crash recovery looks in the right folder whichever
         # process does it.
         job = await self.store.create(requester=requester, request=request.model_dump(mode="json"),
