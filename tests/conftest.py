@@ -6,6 +6,7 @@ loopback.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -79,6 +80,17 @@ def default_sigint_handler() -> Iterator[None]:
     yield
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def root_logging() -> Iterator[None]:
+    """Entry points run in-process (``seedream``, the bot's ``main``) add a root handler bound to the test's
+    captured stderr, which pytest closes afterwards; put the root logger back so later tests log cleanly."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
