@@ -103,8 +103,9 @@ def environment_problems(settings: CommonSettings, *, newest_schema: int | None 
     """Every problem an entry point can see at start-up: the job database, then the output folder."""
     problems = []
     try:
-        check_jobs_database(settings.jobs_path, variable=jobs_database_variable(settings),
-                            newest_schema=newest_schema)
+        if settings.database_url is None:  # a database server is checked when the store connects
+            check_jobs_database(settings.jobs_path, variable=jobs_database_variable(settings),
+                                newest_schema=newest_schema)
     except ConfigurationError as exc:
         problems.append(exc)
     try:

@@ -1,5 +1,9 @@
-"""Builds the engine's parts from settings: the embedded set by default (SQLite job store, in-process
-admission, a pooled HTTP client with the sandbox mounted), and the ``ImageService`` over them.
+"""Builds the engine's parts from settings, and the ``ImageService`` over them.
+
+The embedded set by default: the SQLite job store, admission and pacing in this process, a pooled HTTP
+client with the sandbox mounted. ``SEEDREAM_DATABASE_URL`` puts jobs, quotas and settings in PostgreSQL and
+``SEEDREAM_REDIS_URL`` shares admission (the provider accounts' caps) and pacing through Redis, so several
+processes (MCP replicas, bot shards) run on one provider account.
 
 Entry points use ``open_service``; an adapter that also needs the counters (quotas, metadata) uses
 ``open_backends`` and builds the service from its parts.
@@ -8,8 +12,9 @@ Entry points use ``open_service``; an adapter that also needs the counters (quot
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +23,17 @@ from core.http import HttpClient, RetryPolicy, Timeouts
 from core.jobs import CounterStore, JobStore
 from core.jobs_check import check_jobs_database
 from core.jobs_sql import SqlJobStore
-from core.limits import AdmissionRegistry
+from core.limits import AdmissionRegistry, Admissions
+from core.limits_redis import RedisAdmissionRegistry
+from core.pace import LocalPace, Pace, RedisPace
+from core.redis_coord import RedisCoordinator
 from core.references import ReferencePolicy
 from core.sandbox import SANDBOX_ORIGIN, LazySandboxTransport
 from core.service import ImageService
 from core.settings import CommonSettings
 from core.storage import ImageStorage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,9 @@ class Backends:
     jobs: JobStore
     counters: CounterStore
     storage: ImageStorage
-    admission: AdmissionRegistry
+    admission: Admissions
+    pace: Pace
+    redis: RedisCoordinator | None = None  # set when state is shared through Redis
 
     def service(self, *, reference_policy: ReferencePolicy | None = None) -> ImageService:
         """An ``ImageService`` over these parts."""
@@ -60,20 +72,41 @@ async def open_backends(settings: CommonSettings, *, http: HttpClient | None = N
 
     Raises:
         ConfigurationError: the job database is not ours, damaged or cannot be written (it is left untouched).
+        BackendUnavailableError: the database server or Redis does not answer.
     """
-    # Read-only, before the store touches the file: a foreign or damaged file stays byte for byte as it was.
-    await asyncio.to_thread(check_jobs_database, settings.jobs_path, variable=jobs_database_variable(settings))
-    own_http = http is None
-    client = http or default_http(settings)
+    if settings.database_url is None:
+        # Read-only, before the store touches the file: a foreign or damaged file stays byte for byte as it was.
+        await asyncio.to_thread(check_jobs_database, settings.jobs_path,
+                                variable=jobs_database_variable(settings))
+    async with AsyncExitStack() as stack:
+        client = http or await stack.enter_async_context(_owned_http(settings))
+        store = await stack.enter_async_context(
+            SqlJobStore.open(settings.database, output_dir=settings.images_dir, owner_timeout=settings.lease_seconds))
+        redis = await _open_redis(settings, stack)
+        limits = settings.provider_limits()
+        yield Backends(settings=settings, http=client, jobs=store, counters=store,
+                       storage=ImageStorage(output_dir or settings.images_dir, client,
+                                            max_download_bytes=settings.max_download_bytes),
+                       admission=RedisAdmissionRegistry(redis, limits) if redis else AdmissionRegistry(limits),
+                       pace=RedisPace(redis) if redis else LocalPace(), redis=redis)
+
+
+@asynccontextmanager
+async def _owned_http(settings: CommonSettings) -> AsyncIterator[HttpClient]:
+    client = default_http(settings)
     try:
-        async with SqlJobStore.open(settings.jobs_path, output_dir=settings.images_dir) as store:
-            yield Backends(settings=settings, http=client, jobs=store, counters=store,
-                           storage=ImageStorage(output_dir or settings.images_dir, client,
-                                                max_download_bytes=settings.max_download_bytes),
-                           admission=AdmissionRegistry.from_settings(settings))
+        yield client
     finally:
-        if own_http:
-            await client.aclose()
+        await client.aclose()
+
+
+async def _open_redis(settings: CommonSettings, stack: AsyncExitStack) -> RedisCoordinator | None:
+    if settings.redis_url is None:
+        return None
+    redis = await RedisCoordinator.connect(settings.redis_url, prefix=settings.redis_prefix,
+                                           lease_seconds=settings.lease_seconds)
+    stack.push_async_callback(redis.close)
+    return redis
 
 
 @asynccontextmanager
@@ -83,10 +116,25 @@ async def running_service(backends: Backends, *,
     awaited on exit so nothing produced is lost."""
     service = backends.service(reference_policy=reference_policy)
     await service.recover()
+    survivor = asyncio.create_task(_recover_forever(service, backends.settings.lease_seconds),
+                                   name="seedream-recover")
     try:
         yield service
     finally:
+        survivor.cancel()
+        await asyncio.gather(survivor, return_exceptions=True)
         await service.drain()
+
+
+async def _recover_forever(service: ImageService, every: float) -> None:
+    """A survivor's duty: the jobs of another process that died (its heartbeat older than the lease) are
+    marked interrupted, their saved images listed, while this one runs."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await service.recover()
+        except Exception as exc:  # the database may answer again at the next round
+            log.warning("could not look for jobs of processes that stopped: %s", exc)
 
 
 @asynccontextmanager

@@ -34,7 +34,8 @@ from core.clocks import SecondsClock, Sleep
 if TYPE_CHECKING:
     from core.settings import CommonSettings
 
-__all__ = ["Admission", "AdmissionController", "AdmissionRegistry", "PositionCallback", "WINDOW_SECONDS"]
+__all__ = ["Admission", "AdmissionController", "AdmissionRegistry", "Admissions", "PositionCallback",
+           "WINDOW_SECONDS"]
 
 PositionCallback = Callable[[int], Awaitable[None]]
 
@@ -58,6 +59,15 @@ class Admission(Protocol):
     @property
     def waiting(self) -> int:
         """Requests in the queue."""
+        ...
+
+
+class Admissions(Protocol):
+    """The admission of every provider account: in this process (``AdmissionRegistry``) or shared by every
+    process through Redis (``core.limits_redis.RedisAdmissionRegistry``)."""
+
+    def for_provider(self, kind: str) -> Admission:
+        """The admission for a provider kind (the same object on every call)."""
         ...
 
 
@@ -229,7 +239,7 @@ class AdmissionRegistry:
     def from_settings(cls, settings: CommonSettings, *, clock: SecondsClock = time.monotonic,
                       sleep: Sleep = asyncio.sleep) -> AdmissionRegistry:
         """One admission per provider the settings configure, with its configured caps."""
-        return cls({kind: settings.limits_for(kind) for kind in settings.catalog.providers}, clock=clock,
+        return cls(settings.provider_limits(), clock=clock,
                    sleep=sleep)
 
     def for_provider(self, kind: str) -> Admission:

@@ -25,7 +25,7 @@ from core.environment import OutputFolderCheck, expected_bytes
 from core.events import Event, EventSink, ignore_events
 from core.http import HttpClient
 from core.jobs import TASKS_KEY, JobRecord, JobStore, Requester
-from core.limits import AdmissionRegistry
+from core.limits import Admissions
 from core.providers.base import TaskProvider
 from core.providers.registry import ProviderRegistry, default_provider
 from core.references import ReferencePolicy
@@ -64,7 +64,7 @@ class JobHandle:
 class ImageService:
     """The engine every adapter uses; ``core.factory.open_service(settings)`` builds one with its parts."""
 
-    def __init__(self, *, settings: CommonSettings, store: JobStore, admission: AdmissionRegistry,
+    def __init__(self, *, settings: CommonSettings, store: JobStore, admission: Admissions,
                  storage: ImageStorage, http: HttpClient, reference_policy: ReferencePolicy | None = None,
                  providers: ProviderRegistry | None = None) -> None:
         """``providers`` defaults to the adapters the settings configure, on ``http``."""

@@ -65,6 +65,13 @@ class CommonSettings(BaseSettings):
     max_retries: int = Field(3, ge=0)
     max_download_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
+    # Shared backends (several processes on one provider account); unset: the embedded SQLite file and
+    # admission, pacing and job events in this process only.
+    database_url: str | None = Field(None, description="postgresql://… shared job database (or sqlite:///path)")
+    redis_url: str | None = Field(None, description="redis://… shared admission, pacing and job events")
+    redis_prefix: str = Field("seedream", min_length=1, description="prefix of every Redis key (one per deployment)")
+    lease_seconds: float = Field(30.0, gt=0, le=3600, description="how soon a dead process's slots and jobs are freed")
+
     # Built-in sandbox (the emulator in-process)
     sandbox_latency: float = Field(0.0, ge=0, description="seconds per image the sandbox takes")
 
@@ -72,6 +79,31 @@ class CommonSettings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().absolute() if value is not None else None
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if text.split("://", 1)[0].split("+", 1)[0].lower() not in ("postgresql", "postgres", "sqlite"):
+            raise ValueError("a postgresql://user@host:5432/database (or sqlite:///path) URL")
+        return text
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if urlsplit(text).scheme.lower() not in ("redis", "rediss", "unix"):
+            raise ValueError("a redis://host:6379/0 (or rediss://, unix://) URL")
+        return text
+
+    @property
+    def database(self) -> str | Path:
+        """The job database: ``SEEDREAM_DATABASE_URL`` when set, else the embedded SQLite file."""
+        return self.database_url or self.jobs_path
 
     @property
     def images_dir(self) -> Path:
@@ -95,6 +127,10 @@ class CommonSettings(BaseSettings):
                               concurrency=getattr(self, names.concurrency),
                               images_per_minute=getattr(self, names.images_per_minute),
                               options={option: getattr(self, field) for option, field in names.options.items()})
+
+    def provider_limits(self) -> dict[str, tuple[int, int]]:
+        """(concurrency, images per minute) of every configured provider kind; 0 means unlimited."""
+        return {kind: self.limits_for(kind) for kind in self.catalog.providers}
 
     def limits_for(self, kind: str) -> tuple[int, int]:
         """(concurrency, images per minute) of a provider kind; 0 means unlimited."""

@@ -24,6 +24,9 @@ from core.service import ImageService
 from core.settings import Settings
 from tests.hermetic import GUARD, provider_variables
 
+pytest.register_assert_rewrite("tests.services")  # imported here before pytest loads it as a plugin
+from tests.services import backend_settings  # noqa: E402
+
 # PostgreSQL / Redis fixtures and the --backends switch (tests/services.py).
 pytest_plugins = ["tests.services"]
 
@@ -120,8 +123,9 @@ class ExplicitSettings(Settings):
 
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:
-    """Sandbox settings with a per-test data folder; only what is passed counts (see ``ExplicitSettings``)."""
-    values = {"data_dir": tmp_path / "data", "provider": "sandbox"} | overrides
+    """Sandbox settings with a per-test data folder on the test's backends (``tests.services``); only what is
+    passed counts (see ``ExplicitSettings``)."""
+    values = {"data_dir": tmp_path / "data", "provider": "sandbox"} | backend_settings() | overrides
     return ExplicitSettings(**values)
 
 

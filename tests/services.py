@@ -2,7 +2,10 @@
 
 * ``--backends=embedded`` (default) or ``--backends=services`` (or ``SEEDREAM_TEST_BACKENDS=services``):
   ``backends`` says which set the shared fixtures build the service on — the embedded SQLite file and
-  in-process admission, or PostgreSQL + Redis.
+  in-process admission, or PostgreSQL + Redis. With ``services`` every test runs on a database schema and a
+  Redis prefix of its own: ``backend_settings()`` gives the settings the shared helpers add, and the
+  ``SEEDREAM_DATABASE_URL``/``SEEDREAM_REDIS_URL``/``SEEDREAM_REDIS_PREFIX`` variables are set for entry points
+  run in-process or as subprocesses. A test about the embedded SQLite file itself is marked ``embedded``.
 * ``postgres_url`` gives each test its own schema in the ``test`` database (``search_path`` in the URL), and
   ``redis_namespace`` its own key prefix, so tests (and test runs) never see each other's state.
 * A test that needs a service which is not running skips with a one-line reason, except under ``CI=true``
@@ -42,6 +45,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="run the suite on the embedded defaults or on PostgreSQL + Redis")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "embedded: about the embedded SQLite job file; runs on it under any --backends")
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"backends: {config.getoption('--backends')}"
 
@@ -57,6 +64,20 @@ class Backends:
     @property
     def shared(self) -> bool:
         return self.database_url is not None
+
+    def settings(self) -> dict[str, str]:
+        """The ``Settings`` values that put a service on these backends (none for the embedded ones)."""
+        values = {"database_url": self.database_url, "redis_url": self.redis_url, "redis_prefix": self.redis_prefix}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+#: The backends of the test that is running (set by ``backends_in_use``).
+_current = Backends()
+
+
+def backend_settings() -> dict[str, str]:
+    """The settings the shared helpers (``make_settings``, the bot's ``open_backends``) add for this test."""
+    return _current.settings()
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,18 @@ def backends(request: pytest.FixtureRequest) -> Backends:
     database_url = request.getfixturevalue("postgres_url")
     namespace: RedisNamespace = request.getfixturevalue("redis_namespace")
     return Backends(database_url=database_url, redis_url=namespace.url, redis_prefix=namespace.prefix)
+
+
+@pytest.fixture(autouse=True)
+def backends_in_use(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backends]:
+    """Every test runs on the chosen backends (``embedded`` tests on the SQLite file whatever the choice)."""
+    global _current
+    chosen = Backends() if request.node.get_closest_marker("embedded") else request.getfixturevalue("backends")
+    for name, value in chosen.settings().items():
+        monkeypatch.setenv(f"SEEDREAM_{name.upper()}", value)
+    _current = chosen
+    yield chosen
+    _current = Backends()
 
 
 async def eventually(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "the condition") -> None:

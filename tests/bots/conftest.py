@@ -38,6 +38,7 @@ from core.jobs import CounterStore, JobRecord
 from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
 from core.service import ImageService
 from core.settings import Settings
+from tests.services import backend_settings
 
 WAIT = 30.0  # safety net for waits on events; nothing waits on time passing
 
@@ -65,7 +66,8 @@ async def open_backends(
     data_dir: Path, emulator: EmulatorState, **overrides: Any
 ) -> AsyncIterator[factory.Backends]:
     """The engine's parts on the in-process sandbox whose state the test holds, as the entry point opens them."""
-    settings = Settings(_env_file=None, **({"data_dir": data_dir, "provider": "sandbox"} | overrides))
+    values = {"data_dir": data_dir, "provider": "sandbox"} | backend_settings() | overrides
+    settings = Settings(_env_file=None, **values)
     http = HttpClient.create(mounts=sandbox_mount(emulator))
     try:
         async with factory.open_backends(settings, http=http) as backends:
