@@ -121,12 +121,15 @@ async def serve(settings: Settings, bot_settings: BotSettings, *, force_sync: bo
     import aiohttp
     import discord
 
-    from bots.discord.bot import ImageBot
+    from bots.discord.bot import image_bot
 
     assert bot_settings.token is not None
     async with open_backends(settings) as backends, running_service(backends) as service:
         service.providers.get(service.default_provider)  # its key is set: fail now, not on the first command
-        bot = ImageBot(service=service, counters=backends.counters, settings=bot_settings, force_sync=force_sync)
+        bot = image_bot(
+            service=service, counters=backends.counters, pace=backends.pace, settings=bot_settings,
+            force_sync=force_sync,
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no signal handlers

@@ -7,6 +7,10 @@ passed in.
 schema changed (or when asked with ``--sync``), and logs the policy in force and the invite link. Where Discord
 is comes from the settings (``api_base``, ``gateway_url``) and applies to this client only (see
 ``bots.discord.endpoint``).
+
+With ``shard_count`` set, ``image_bot`` builds a ``ShardedImageBot`` (discord.py's ``AutoShardedBot``) running
+``shard_ids`` of them; several such processes share their state through the backends (job store, counters, pace),
+so any shard answers any job's buttons. Only the process running shard 0 syncs the slash commands.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from bots.discord.stores import BotBackends
 from core.clocks import Sleep, WallClock, utc_now
 from core.errors import JobNotFoundError, SeedreamError
 from core.jobs import CounterStore, JobRecord
+from core.pace import Pace
 from core.service import ImageService
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,7 @@ class ImageBot(commands.Bot):
         service: ImageService,
         settings: BotSettings,
         counters: CounterStore | None = None,
+        pace: Pace | None = None,
         clock: WallClock = utc_now,
         sleep: Sleep = asyncio.sleep,
         force_sync: bool = False,
@@ -77,6 +83,7 @@ class ImageBot(commands.Bot):
         # Read by ``_get_state``, which discord.py calls from inside ``super().__init__``.
         self._endpoint = DiscordEndpoint.configured(api_base=settings.api_base, gateway_url=settings.gateway_url)
         super().__init__(
+            **self._client_options(settings),
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
             help_command=None,
@@ -85,10 +92,10 @@ class ImageBot(commands.Bot):
             if guild_ready_timeout is None
             else guild_ready_timeout,
         )
-        self.backends = BotBackends.of(service, counters)
+        self.backends = BotBackends.of(service, counters, pace)
         self.settings = settings
         policy = settings.policy()
-        self.gatekeeper = Gatekeeper(policy, counters=self.backends.counters, clock=clock)
+        self.gatekeeper = Gatekeeper(policy, counters=self.backends.counters, clock=clock, pace=self.backends.pace)
         self._defaults = DefaultsStore(self.backends.counters)
         self._flow = GenerationFlow(
             service=service,
@@ -108,6 +115,16 @@ class ImageBot(commands.Bot):
         self.force_sync = force_sync
         self.synced_on_start: bool | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    def _client_options(cls, settings: BotSettings) -> dict[str, Any]:
+        """Extra options for discord.py's client (the sharded bot adds its shards)."""
+        return {}
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process registers the slash commands: the one running shard 0 (any unsharded one)."""
+        return not self.settings.sharded or 0 in self.settings.own_shards
 
     def _get_state(self, **options: Any) -> ConnectionState[Any]:
         # discord.py builds its HTTP client first, then hands it to the connection state and the command tree,
@@ -240,7 +257,8 @@ class ImageBot(commands.Bot):
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         self.tree.on_error = self._on_command_error
         self.synced_on_start = await self.sync_commands_if_changed()
-        log.info("policy in force: %s", describe_policy(self.policy))
+        shards = f"; {self.settings.describe_shards()}" if self.settings.sharded else ""
+        log.info("policy in force: %s%s", describe_policy(self.policy), shards)
         if self.application_id is not None:
             log.info("invite link (adds the bot with the permissions it needs): %s", invite_url(self.application_id))
 
@@ -254,6 +272,9 @@ class ImageBot(commands.Bot):
         """Register the commands when their schema differs from the last sync (kept in the counters' meta), or
         when ``force_sync``; return whether it synced. Syncing on every start would hit Discord's daily
         limit on command creation."""
+        if not self.syncs_commands:
+            log.info("slash commands are synced by the process running shard 0; not syncing here")
+            return False
         digest = command_schema_hash(self.tree)
         key = f"{SCHEMA_META_KEY}.{self.application_id}"
         meta = self.backends.counters
@@ -296,3 +317,19 @@ class ImageBot(commands.Bot):
                 await interaction.edit_original_response(content=text)
             else:
                 await interaction.response.send_message(text, ephemeral=True)
+
+
+class ShardedImageBot(ImageBot, commands.AutoShardedBot):
+    """``ImageBot`` on discord.py's sharded client: this process runs the settings' ``shard_ids`` (all when none
+    are given) of ``shard_count`` shards."""
+
+    @classmethod
+    def _client_options(cls, settings: BotSettings) -> dict[str, Any]:
+        return {"shard_count": settings.shard_count, "shard_ids": list(settings.own_shards)}
+
+
+def image_bot(*, settings: BotSettings, **options: Any) -> ImageBot:
+    """The bot the settings ask for: ``ShardedImageBot`` when ``shard_count`` is set, else ``ImageBot`` (one
+    unsharded connection). ``options`` are ``ImageBot``'s."""
+    cls = ShardedImageBot if settings.sharded else ImageBot
+    return cls(settings=settings, **options)

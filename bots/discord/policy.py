@@ -1,9 +1,10 @@
 """Who may generate where, and how much: allow-lists, cooldown, concurrent jobs, daily quotas (layer 1,
 pure: no discord.py).
 
-``Gatekeeper.admit`` is race-free: the in-process checks (cooldown, concurrent jobs) are decided and marked
-without an ``await`` in between, and the daily quotas are reserved atomically in the quota counters (which are
-also safe across processes). What a job did not produce is given back by ``Reservation.settle``.
+``Gatekeeper.admit`` is race-free, within one process and across processes (bot shards): the cooldown and the
+concurrent-job cap are decided and marked in one step by ``core.pace.Pace`` (in this process by default, in
+Redis when the backends share it), and the daily quotas are reserved atomically in the quota counters. What a
+job did not produce is given back, and its running-job slot freed, by ``Reservation.settle``.
 
 A ``Place`` describes the asker, a ``Refusal`` says why not (kindly, with when to try again) and is shown
 ephemerally by the caller.
@@ -11,13 +12,13 @@ ephemerally by the caller.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bots.discord.stores import QuotaCounters
 from bots.discord.wording import relative_time
 from core.clocks import WallClock
+from core.pace import LocalPace, Pace, PaceGrant, PaceRefusal
 
 
 @dataclass(frozen=True)
@@ -113,14 +114,16 @@ def quota_day(now: datetime) -> str:
 
 
 class Gatekeeper:
-    """Enforces a ``PolicyConfig`` for one bot process (quotas are shared through the counters)."""
+    """Enforces a ``PolicyConfig``: quotas through the counters, cooldowns and running-job caps through ``pace``
+    (both shared by every process on the same backends; ``pace`` defaults to this process only)."""
 
-    def __init__(self, config: PolicyConfig, *, counters: QuotaCounters, clock: WallClock) -> None:
+    def __init__(
+        self, config: PolicyConfig, *, counters: QuotaCounters, clock: WallClock, pace: Pace | None = None
+    ) -> None:
         self.config = config
         self._counters = counters
         self._clock = clock
-        self._last_start: dict[int, datetime] = {}
-        self._active: Counter[int] = Counter()
+        self._pace: Pace = pace if pace is not None else LocalPace()
 
     def check_place(self, place: Place) -> Refusal | None:
         """The allow-lists: guild, DMs, channel, NSFW channel, roles. The server rules hold in DMs too: a DM is
@@ -182,51 +185,41 @@ class Gatekeeper:
         return bool(ids & place.role_ids) or bool(names & {n.casefold() for n in place.role_names})
 
     async def admit(self, place: Place, *, images: int) -> Reservation | Refusal:
-        """Check everything and reserve ``images`` of the daily quotas; a ``Reservation`` must be settled."""
-        refusal = self.check_place(place) or self._check_pace(place)
+        """Check everything and reserve ``images`` of the daily quotas; a ``Reservation`` must be settled.
+
+        Raises:
+            BackendUnavailableError: the shared pace (Redis) or the counters do not answer.
+        """
+        refusal = self.check_place(place)
         if refusal is not None:
             return refusal
-        now, user = self._clock(), place.user_id
-        # Mark before the first await, so concurrent presses see this one.
-        previous = self._last_start.get(user)
-        self._last_start[user] = now
-        self._active[user] += 1
+        now, cfg = self._clock(), self.config
+        # Decided and marked in one step, so concurrent presses (in any process) see this one.
+        grant = await self._pace.start(
+            user_key(place.user_id), now=now, cooldown=cfg.cooldown_seconds, max_active=cfg.max_concurrent_jobs
+        )
+        if isinstance(grant, PaceRefusal):
+            return self._pace_refusal(grant)
         try:
             refusal = await self._reserve(place, images=images, now=now)
         except BaseException:
-            self._unmark(user, now, previous)
+            await self._pace.undo(grant)
             raise
         if refusal is not None:
-            self._unmark(user, now, previous)
+            await self._pace.undo(grant)
             return refusal
-        return Reservation(self, place=place, images=images, day=quota_day(now))
+        return Reservation(self, place=place, images=images, day=quota_day(now), grant=grant)
 
-    def _check_pace(self, place: Place) -> Refusal | None:
-        cfg, now = self.config, self._clock()
-        last = self._last_start.get(place.user_id)
-        if cfg.cooldown_seconds and last is not None:
-            until = last + timedelta(seconds=cfg.cooldown_seconds)
-            if now < until:
-                return Refusal(
-                    "cooldown",
-                    f"Slow down a little: you can ask again {relative_time(until)}.",
-                    retry_at=until,
-                )
-        if cfg.max_concurrent_jobs and self._active[place.user_id] >= cfg.max_concurrent_jobs:
-            return Refusal(
-                "concurrency",
-                f"You already have {self._active[place.user_id]} jobs running (the "
-                f"limit is {cfg.max_concurrent_jobs}). Try again when one finishes.",
-            )
-        return None
-
-    def _unmark(self, user: int, now: datetime, previous: datetime | None) -> None:
-        self._active[user] -= 1
-        if self._last_start.get(user) == now:
-            if previous is None:
-                self._last_start.pop(user, None)
-            else:
-                self._last_start[user] = previous
+    def _pace_refusal(self, refused: PaceRefusal) -> Refusal:
+        if refused.reason == "cooldown":
+            until = refused.retry_at
+            when = relative_time(until) if until is not None else "in a moment"
+            return Refusal("cooldown", f"Slow down a little: you can ask again {when}.", retry_at=until)
+        return Refusal(
+            "concurrency",
+            f"You already have {refused.active} jobs running (the "
+            f"limit is {self.config.max_concurrent_jobs}). Try again when one finishes.",
+        )
 
     async def _reserve(self, place: Place, *, images: int, now: datetime) -> Refusal | None:
         cfg, day = self.config, quota_day(now)
@@ -265,8 +258,9 @@ class Gatekeeper:
         if self.config.guild_daily_images and place.guild_id is not None:
             await self._counters.release_quota(key=guild_key(place.guild_id), day=day, amount=images)
 
-    def job_done(self, user_id: int) -> None:
-        self._active[user_id] = max(0, self._active[user_id] - 1)
+    async def job_done(self, grant: PaceGrant) -> None:
+        """A job admitted with ``grant`` ended: free its running-job slot (the cooldown stays)."""
+        await self._pace.done(grant)
 
     async def status(self, place: Place) -> QuotaStatus:
         """Today's usage for ``/quota``."""
@@ -276,8 +270,7 @@ class Gatekeeper:
         guild_used = None
         if place.guild_id is not None:
             guild_used = await self._counters.quota_used(key=guild_key(place.guild_id), day=day)
-        last = self._last_start.get(place.user_id)
-        cooldown_until = last + timedelta(seconds=self.config.cooldown_seconds) if last else None
+        pace = await self._pace.status(user_key(place.user_id), now=now, cooldown=self.config.cooldown_seconds)
         return QuotaStatus(
             day=day,
             user_used=user_used,
@@ -285,8 +278,8 @@ class Gatekeeper:
             guild_used=guild_used,
             guild_limit=self.config.guild_daily_images,
             resets_at=next_reset(now),
-            cooldown_until=cooldown_until if cooldown_until and cooldown_until > now else None,
-            active_jobs=self._active[place.user_id],
+            cooldown_until=pace.cooldown_until,
+            active_jobs=pace.active,
             max_concurrent_jobs=self.config.max_concurrent_jobs,
         )
 
@@ -309,6 +302,7 @@ class Reservation:
     place: Place
     images: int
     day: str
+    grant: PaceGrant
     _settled: bool = field(default=False, repr=False)
 
     async def settle(self, *, produced: int) -> None:
@@ -316,8 +310,10 @@ class Reservation:
         if self._settled:
             return
         self._settled = True
-        self.gate.job_done(self.place.user_id)
-        await self.gate.release(self.place, day=self.day, images=self.images - produced)
+        try:
+            await self.gate.job_done(self.grant)
+        finally:
+            await self.gate.release(self.place, day=self.day, images=self.images - produced)
 
 
 def describe_policy(config: PolicyConfig) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
@@ -35,6 +35,8 @@ from core.errors import ConfigurationError
 
 CONFIG_ENV = "SEEDREAM_DISCORD_CONFIG"
 ENV_PREFIX = "SEEDREAM_DISCORD_"
+SHARD_COUNT_ENV = "SEEDREAM_DISCORD_SHARD_COUNT"
+MAX_SHARDS = 100_000  # far above any bot's need; keeps a typo from launching a million connections
 
 
 class UnknownSettingError(ConfigurationError):
@@ -49,6 +51,7 @@ class UnknownSettingError(ConfigurationError):
         self.nearest = nearest[0] if nearest else None
 
 IdSet = Annotated[frozenset[int], NoDecode]
+IdList = Annotated[tuple[int, ...], NoDecode]
 NameList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -83,6 +86,11 @@ class BotSettings(BaseSettings):
     owner_only_buttons: bool = False
     mod_log_channel: int | None = None
 
+    # Shards (discord.py's sharded client): this process runs ``shard_ids`` (all when empty) of ``shard_count``.
+    # Unset: one gateway connection, no sharding. Processes share their state through the backends.
+    shard_count: int | None = Field(None, ge=1, le=MAX_SHARDS)
+    shard_ids: IdList = ()
+
     # Runtime
     token_margin_seconds: float = Field(
         90.0, ge=0, description="leave the interaction this long before expiry"
@@ -98,6 +106,31 @@ class BotSettings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            return (value,)
+        if isinstance(value, str):
+            parts = _split(value)
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("shard ids as whole numbers separated by commas, e.g. 0,1")
+            return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_range(cls, value: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        if not value or "shard_count" not in info.data:  # none given, or the count itself is invalid
+            return value
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError(f"shard ids only with {SHARD_COUNT_ENV} set (the total number of shards)")
+        outside = [i for i in value if not 0 <= i < count]
+        if outside:
+            raise ValueError(f"shard ids from 0 to {count - 1} ({SHARD_COUNT_ENV} is {count})")
+        return tuple(sorted(set(value)))
 
     @field_validator("generator_roles", mode="before")
     @classmethod
@@ -128,6 +161,24 @@ class BotSettings(BaseSettings):
                 raise UnknownSettingError(unknown[0], where=str(path), known=settings_cls.model_fields)
             sources.append(source)
         return (*sources, file_secret_settings)
+
+    @property
+    def sharded(self) -> bool:
+        """Whether this process runs shards (``shard_count`` set) rather than one unsharded connection."""
+        return self.shard_count is not None
+
+    @property
+    def own_shards(self) -> tuple[int, ...]:
+        """The shards this process runs: ``shard_ids``, or every shard of ``shard_count`` (none unsharded)."""
+        if self.shard_count is None:
+            return ()
+        return self.shard_ids or tuple(range(self.shard_count))
+
+    def describe_shards(self) -> str:
+        """The shards of this process, for the start-up log (``shards=0,1 of 4``)."""
+        if self.shard_count is None:
+            return "shards=off (one connection)"
+        return f"shards={','.join(str(i) for i in self.own_shards)} of {self.shard_count}"
 
     def policy(self) -> PolicyConfig:
         """The policy part, as the immutable value the bot enforces."""

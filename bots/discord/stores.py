@@ -1,7 +1,8 @@
 """What the bot needs from core's stores, named narrowly (layer 1, pure: no discord.py).
 
 The bot reads and annotates job records (``JobNotes``), keeps daily quota counters (``QuotaCounters``, the
-part of core's ``CounterStore`` the policy uses) and one meta value (the command schema it last synced).
+part of core's ``CounterStore`` the policy uses) and one meta value (the command schema it last synced), and
+paces each user (core's ``Pace``: cooldown and running-job cap).
 ``BotBackends.of`` is the one place that decides which objects provide them.
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from core.jobs import CounterStore, JobRecord
+from core.pace import LocalPace, Pace
 from core.service import ImageService
 
 _COUNTER_METHODS = ("reserve_quota", "release_quota", "quota_used", "get_meta", "set_meta")
@@ -41,17 +43,20 @@ class QuotaCounters(Protocol):
 @dataclass(frozen=True)
 class BotBackends:
     """The core parts the bot runs on: the image service (plans and runs jobs), its job records, and the
-    counters (daily quotas, and the meta value of the last command sync)."""
+    counters (daily quotas, and the meta value of the last command sync), and the users' pace."""
 
     service: ImageService
     jobs: JobNotes
     counters: CounterStore
+    pace: Pace
 
     @classmethod
-    def of(cls, service: ImageService, counters: CounterStore | None = None) -> BotBackends:
-        """The bot's parts: the service's own job store, and ``counters`` as given (the entry point passes
-        the ones ``core.factory.open_backends`` opened) or else the job store when it keeps the counters too,
-        as the embedded store does.
+    def of(
+        cls, service: ImageService, counters: CounterStore | None = None, pace: Pace | None = None
+    ) -> BotBackends:
+        """The bot's parts: the service's own job store; ``counters`` and ``pace`` as given (the entry point
+        passes the ones ``core.factory.open_backends`` opened, shared by every shard) or else the job store
+        when it keeps the counters too, as the embedded store does, and a pace kept in this process.
 
         Raises:
             TypeError: no counters were given and the job store has none.
@@ -61,4 +66,6 @@ class BotBackends:
             if not all(callable(getattr(store, name, None)) for name in _COUNTER_METHODS):
                 raise TypeError("the job store keeps no quota counters: pass counters= to the bot")
             counters = cast(CounterStore, store)
-        return cls(service=service, jobs=service.store, counters=counters)
+        return cls(
+            service=service, jobs=service.store, counters=counters, pace=pace if pace is not None else LocalPace()
+        )

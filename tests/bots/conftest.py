@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
     import discord  # noqa: F401
 
-    from bots.discord.bot import ImageBot
+    from bots.discord.bot import ImageBot, image_bot
     from bots.discord.settings import BotSettings
     from tests.fakes.discord import (
         FakeChannel,
@@ -35,6 +35,7 @@ from core import factory
 from core.emulator import EmulatorConfig, EmulatorState
 from core.http import HttpClient
 from core.jobs import CounterStore, JobRecord
+from core.pace import Pace
 from core.sandbox import SANDBOX_ORIGIN, SANDBOX_VISUAL_SECRET, sandbox_mount
 from core.service import ImageService
 from core.settings import Settings
@@ -94,15 +95,18 @@ async def run_bot(
     service: ImageService,
     *,
     counters: CounterStore | None = None,
+    pace: Pace | None = None,
     clock: Callable[[], datetime] | None = None,
     force_sync: bool = False,
     **policy: Any,
 ) -> AsyncIterator[ImageBot]:
-    """The real ``ImageBot`` connected to the fake through its settings (its clock is the fake's unless given;
-    its sleep is always the fake clock's, so only ``fake.clock.advance`` moves the bot's timers)."""
-    bot = ImageBot(
+    """The real bot (``ImageBot``, or ``ShardedImageBot`` when the policy names shards) connected to the fake
+    through its settings (its clock is the fake's unless given; its sleep is always the fake clock's, so only
+    ``fake.clock.advance`` moves the bot's timers)."""
+    bot = image_bot(
         service=service,
         counters=counters,
+        pace=pace,
         settings=bot_settings(**(pointed_at(fake) | policy)),
         clock=clock or fake.clock.utcnow,
         sleep=fake.clock.sleep,
@@ -176,7 +180,7 @@ async def world_of(
         fake or FakeDiscord() as started,
         open_backends(tmp_path / "data", emulator, **(service_settings or {})) as backends,
         factory.running_service(backends) as service,
-        run_bot(started, service, counters=backends.counters, **policy) as bot,
+        run_bot(started, service, counters=backends.counters, pace=backends.pace, **policy) as bot,
     ):
         try:
             yield World(started, emulator, service, backends.counters, bot, tmp_path / "data")
