@@ -20,6 +20,7 @@ with warnings.catch_warnings():
 
 from .clock import FakeClock
 from .fake import FakeDiscord
+from .gateway import CLOSE_INVALID_SHARD, shard_of
 from .models import BOT_PERMISSIONS, MEMBER_PERMISSIONS, FakeChannel, FakeGuild, FakeRole, FakeUser, Upload
 from .records import (
     CallbackRecord,
@@ -37,6 +38,7 @@ from .server import Stall
 
 __all__ = [
     "BOT_PERMISSIONS",
+    "CLOSE_INVALID_SHARD",
     "MEMBER_PERMISSIONS",
     "ApiError",
     "CallbackRecord",
@@ -57,4 +59,5 @@ __all__ = [
     "Violation",
     "fake_discord",
     "running_client",
+    "shard_of",
 ]

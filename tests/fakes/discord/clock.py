@@ -79,6 +79,15 @@ def static_snowflake() -> int:
     return ((_STATIC_BASE_MS - DISCORD_EPOCH_MS) << 22) | next(_static_counter)
 
 
+def static_snowflake_on_shard(shard_id: int, shard_count: int) -> int:
+    """A unique fixture id (for a guild) that Discord's rule ``(guild_id >> 22) % shard_count`` puts on
+    ``shard_id``: its timestamp part is moved forward by less than ``shard_count`` milliseconds."""
+    if not 0 <= shard_id < shard_count:
+        raise ValueError(f"shard {shard_id} is not one of 0..{shard_count - 1}")
+    base = _STATIC_BASE_MS - DISCORD_EPOCH_MS
+    return ((base + (shard_id - base) % shard_count) << 22) | next(_static_counter)
+
+
 class SnowflakeFactory:
     """Mints unique, increasing snowflakes whose timestamp is the fake clock's *now*."""
 

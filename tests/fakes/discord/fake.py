@@ -384,7 +384,9 @@ class FakeDiscord(FakeInspection):
     async def _dispatch(
         self, payload: Payload, *, user: FakeUser, timeout: float, source: StoredMessage | None = None
     ) -> InteractionRecord:
-        await self.wait_until_connected(timeout)
+        guild_id = payload.get("guild_id")
+        # Delivered on the shard of its guild (DMs: shard 0), which must be connected first.
+        await self.gateway.wait_connected(timeout, guild_id=None if guild_id is None else int(guild_id))
         record = InteractionRecord(
             payload=payload,
             user_id=user.id,
@@ -397,7 +399,7 @@ class FakeDiscord(FakeInspection):
         if self._state.config.ack_clock == "real":
             loop = asyncio.get_running_loop()
             self._timers.append(loop.call_later(self._state.config.ack_deadline, self._deadline_passed, record))
-        await self.dispatch("INTERACTION_CREATE", payload)
+        record.shard = await self.gateway.dispatch("INTERACTION_CREATE", payload)
         self._state.changed()
         return record
 

@@ -2,6 +2,11 @@
 
 Frames go out as uncompressed JSON text, which discord.py accepts even though it asks for
 ``compress=zlib-stream`` (it only decompresses binary frames).
+
+Sharding as on Discord: an IDENTIFY may carry ``shard: [shard_id, shard_count]`` (refused with close code 4010
+"Invalid shard" when the id is not one of ``0..count-1``); that session then gets only the guilds, guild events
+and interactions of guilds with ``(guild_id >> 22) % shard_count == shard_id``, and shard 0 also gets DMs. A
+session without ``shard`` is shard ``[0, 1]``: everything.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
@@ -24,6 +29,15 @@ _log = logging.getLogger(__name__)
 DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE, VOICE_STATE, RESUME = 0, 1, 2, 3, 4, 6
 REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 8, 9, 10, 11
 CLOSE_UNKNOWN_OPCODE, CLOSE_AUTH_FAILED, CLOSE_ALREADY_AUTHENTICATED = 4001, 4004, 4005
+CLOSE_INVALID_SHARD = 4010
+
+Shard = tuple[int, int]  # (shard_id, shard_count)
+UNSHARDED: Shard = (0, 1)
+
+
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard that receives a guild's events (Discord's rule); DMs (no guild) go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
 
 
 @dataclass(eq=False)
@@ -33,15 +47,23 @@ class GatewayConnection:
     ws: web.WebSocketResponse
     session_id: str | None = None
     intents: int = 0
+    shard: Shard = UNSHARDED
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether events of this guild (``None``: a DM) are sent on this session."""
+        shard_id, count = self.shard
+        return shard_of(guild_id, count) == shard_id
 
 
 class Gateway:
-    """Serves the gateway; dispatches go to the most recently identified (or resumed) connection.
+    """Serves the gateway; a dispatch goes to the most recently identified (or resumed) connection of the shard
+    its guild belongs to.
 
     Attributes:
         received: every frame the bot sent (IDENTIFY/RESUME tokens masked), in order.
         identify_count / resume_count: how often the bot (re)authenticated.
+        refused_shards: the ``shard`` values of IDENTIFYs closed with 4010, in order.
     """
 
     def __init__(self, state: FakeState) -> None:
@@ -49,9 +71,11 @@ class Gateway:
         self.received: list[Payload] = []
         self.identify_count = 0
         self.resume_count = 0
+        self.refused_shards: list[Any] = []
         self._connections: set[GatewayConnection] = set()
-        self._active: GatewayConnection | None = None
+        self._live: list[GatewayConnection] = []  # sessions receiving dispatches, the most recent last
         self._sequences: dict[str, int] = {}
+        self._session_shards: dict[str, Shard] = {}
 
     @property
     def url(self) -> str:
@@ -61,15 +85,28 @@ class Gateway:
     @property
     def connected(self) -> bool:
         """Whether a session is ready to receive dispatches."""
-        return self._active is not None and not self._active.ws.closed
+        return any(not c.ws.closed for c in self._live)
 
-    async def wait_connected(self, timeout: float) -> None:
-        """Wait until a bot has identified (READY sent).
+    @property
+    def shards(self) -> list[Shard]:
+        """The ``(shard_id, shard_count)`` of every session ready to receive dispatches (unsharded: ``(0, 1)``)."""
+        return sorted({c.shard for c in self._live if not c.ws.closed})
+
+    def route(self, guild_id: int | None) -> GatewayConnection | None:
+        """The session that gets the events of this guild (``None``: a DM), if one is connected."""
+        return next((c for c in reversed(self._live) if not c.ws.closed and c.receives(guild_id)), None)
+
+    async def wait_connected(self, timeout: float, *, guild_id: int | None | Literal["any"] = "any") -> None:
+        """Wait until a bot has identified (READY sent) — on the shard of ``guild_id`` when one is given
+        (``None``: the shard that gets DMs).
 
         Raises:
             TimeoutError: if none did within ``timeout`` seconds.
         """
-        await self._state.signal.wait_until(lambda: self.connected, timeout)
+        if guild_id == "any":
+            await self._state.signal.wait_until(lambda: self.connected, timeout)
+        else:
+            await self._state.signal.wait_until(lambda: self.route(guild_id) is not None, timeout)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """The websocket endpoint (``GET /?v=10&encoding=json``)."""
@@ -85,27 +122,43 @@ class Gateway:
                     await self._on_frame(connection, json.loads(message.data))
         finally:
             self._connections.discard(connection)
-            if self._active is connection:
-                self._active = None
+            self._forget(connection)
             self._state.changed()
         return ws
 
-    async def dispatch(self, event: str, data: Payload) -> None:
-        """Send a DISPATCH (op 0) to the bot.
+    async def dispatch(self, event: str, data: Payload) -> Shard:
+        """Send a DISPATCH (op 0) to the bot, on the shard of ``data["guild_id"]`` (shard 0 without one);
+        returns that shard.
 
         Raises:
-            RuntimeError: if no bot is connected.
+            RuntimeError: if no bot is connected on that shard.
         """
-        connection = self._active
-        if connection is None or connection.ws.closed or connection.session_id is None:
-            raise RuntimeError("no discord.py client is connected to the fake gateway")
+        raw = data.get("guild_id")
+        guild_id = None if raw is None else int(raw)
+        connection = self.route(guild_id)
+        if connection is None or connection.session_id is None:
+            where = "" if not self._live else f" for guild {guild_id} (connected shards: {self.shards})"
+            raise RuntimeError(f"no discord.py client is connected to the fake gateway{where}")
         await self._send_dispatch(connection, event, data)
+        return connection.shard
 
-    async def drop(self, code: int = 4000) -> None:
-        """Close the bot's connection as Discord does on trouble (4000 makes discord.py RESUME)."""
-        if self._active is not None:
-            connection, self._active = self._active, None
+    async def drop(self, code: int = 4000, *, shard_id: int | None = None) -> None:
+        """Close a session as Discord does on trouble (4000 makes discord.py RESUME): the most recent one, or
+        the most recent one of ``shard_id``."""
+        found = [c for c in self._live if shard_id is None or c.shard[0] == shard_id]
+        if found:
+            connection = found[-1]
+            self._forget(connection)
             await connection.ws.close(code=code)
+
+    def _forget(self, connection: GatewayConnection) -> None:
+        if connection in self._live:
+            self._live.remove(connection)
+
+    def _go_live(self, connection: GatewayConnection) -> None:
+        self._forget(connection)
+        self._live.append(connection)
+        self._state.changed()
 
     async def close(self) -> None:
         """Close every connection (server shutdown)."""
@@ -135,15 +188,23 @@ class Gateway:
         if connection.session_id is not None:
             await connection.ws.close(code=CLOSE_ALREADY_AUTHENTICATED, message=b"Already authenticated.")
             return
+        shard = _shard(data.get("shard"))
+        if shard is None:
+            self.refused_shards.append(data.get("shard"))
+            await connection.ws.close(code=CLOSE_INVALID_SHARD, message=b"Invalid shard.")
+            return
         self.identify_count += 1
         connection.session_id = secrets.token_hex(16)
         connection.intents = int(data.get("intents") or 0)
+        connection.shard = shard
         self._sequences[connection.session_id] = 0
+        self._session_shards[connection.session_id] = shard
         bot = state.config.bot
+        guilds = [g for g in state.guilds if connection.receives(g.id)]
         ready: Payload = {
             "v": 10,
             "user": {**bot.user_payload(), "verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in state.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": connection.session_id,
             "resume_gateway_url": self.url,
             "session_type": "normal",
@@ -156,11 +217,12 @@ class Gateway:
             "user_settings": {},
             "_trace": ["fake-discord"],
         }
+        if "shard" in data:
+            ready["shard"] = list(shard)
         await self._send_dispatch(connection, "READY", ready)
-        for guild in state.guilds:
+        for guild in guilds:
             await self._send_dispatch(connection, "GUILD_CREATE", guild.payload(bot=bot))
-        self._active = connection
-        state.changed()
+        self._go_live(connection)
 
     async def _resume(self, connection: GatewayConnection, data: Payload) -> None:
         session_id = data.get("session_id")
@@ -169,15 +231,15 @@ class Gateway:
             return
         self.resume_count += 1
         connection.session_id = session_id
+        connection.shard = self._session_shards[session_id]
         await self._send_dispatch(connection, "RESUMED", {"_trace": ["fake-discord"]})
-        self._active = connection
-        self._state.changed()
+        self._go_live(connection)
 
     async def _members_chunk(self, connection: GatewayConnection, data: Payload) -> None:
         guild_ids = data.get("guild_id")
         for raw_id in guild_ids if isinstance(guild_ids, list) else [guild_ids]:
             guild = None if raw_id is None else self._state.guild(int(raw_id))
-            if guild is None:
+            if guild is None or not connection.receives(guild.id):  # Discord ignores other shards' guilds
                 continue
             members = [self._state.config.bot, *guild.members]
             chunk: Payload = {
@@ -206,6 +268,16 @@ class Gateway:
 def gateway_url(base_url: str) -> str:
     """The websocket URL served next to the REST API at ``base_url``."""
     return base_url.replace("http://", "ws://", 1) + "/"
+
+
+def _shard(value: Any) -> Shard | None:
+    """The ``shard`` of an IDENTIFY (absent: unsharded), or ``None`` when Discord would refuse it."""
+    if value is None:
+        return UNSHARDED
+    if not isinstance(value, list | tuple) or len(value) != 2 or not all(type(v) is int for v in value):
+        return None
+    shard_id, count = value
+    return (shard_id, count) if count >= 1 and 0 <= shard_id < count else None
 
 
 def _masked(frame: Payload) -> Payload:

@@ -12,7 +12,7 @@ from typing import Any
 
 import discord
 
-from .clock import iso_timestamp, static_snowflake
+from .clock import iso_timestamp, static_snowflake, static_snowflake_on_shard
 
 Payload = dict[str, Any]
 
@@ -209,6 +209,11 @@ class FakeGuild:
     roles: list[FakeRole] = field(default_factory=list)
     premium_tier: int = 0
     locale: str = "en-US"
+
+    @classmethod
+    def on_shard(cls, shard_id: int, shard_count: int, **fields: Any) -> FakeGuild:
+        """A guild whose id puts it on ``shard_id`` of ``shard_count`` (Discord: ``(id >> 22) % count``)."""
+        return cls(id=static_snowflake_on_shard(shard_id, shard_count), **fields)
 
     def __post_init__(self) -> None:
         for channel in self.channels:

@@ -289,6 +289,7 @@ class InteractionRecord:
         modal: the modal (``{custom_id, title, components}``) if the bot answered with one.
         choices: the autocomplete choices if the bot answered an autocomplete.
         deadline_missed: set when the (real-clock) ack deadline passed with no callback at all.
+        shard: the ``(shard_id, shard_count)`` of the session it was delivered on (``(0, 1)`` unsharded).
     """
 
     def __init__(
@@ -317,6 +318,7 @@ class InteractionRecord:
         self.modal: Payload | None = None
         self.choices: list[Payload] | None = None
         self.deadline_missed = False
+        self.shard: tuple[int, int] | None = None
         self._signal = signal
 
     def __repr__(self) -> str:
