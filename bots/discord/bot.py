@@ -205,7 +205,7 @@ class ImageBot(commands.Bot):
         return found or place
 
     async def _member(self, guild_id: int, user_id: int) -> discord.Member | None:
-        guild = self.get_guild(guild_id)
+        guild = self.get_guild(guild_id) or await self._guild_elsewhere(guild_id)
         if guild is None:
             return None
         member = guild.get_member(user_id)
@@ -217,6 +217,19 @@ class ImageBot(commands.Bot):
             return None
         except discord.HTTPException as exc:
             log.warning("could not look up member %s of server %s: %s %s", user_id, guild_id, exc.status, exc.text)
+            return None
+
+    async def _guild_elsewhere(self, guild_id: int) -> discord.Guild | None:
+        """A server another shard (process) holds, asked by REST: DMs reach shard 0 only, and are judged in the
+        asker's server wherever it is. Unsharded, a server not cached is one the bot is not in."""
+        if not self.settings.sharded:
+            return None
+        try:
+            return await self.fetch_guild(guild_id)
+        except (discord.NotFound, discord.Forbidden):  # the bot is not in it
+            return None
+        except discord.HTTPException as exc:
+            log.warning("could not look up server %s: %s %s", guild_id, exc.status, exc.text)
             return None
 
     async def user_defaults(self, user_id: int) -> UserDefaults:

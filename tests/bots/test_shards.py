@@ -17,7 +17,7 @@ import pytest
 
 from bots.discord.__main__ import main
 from bots.discord.bot import ImageBot, ShardedImageBot
-from bots.discord.policy import quota_day, user_key
+from bots.discord.policy import guild_key, quota_day, user_key
 from bots.discord.settings import BotSettings
 from core import factory
 from core.emulator import EmulatorState
@@ -66,14 +66,22 @@ class Shards:
         return await self.backends.jobs.list_jobs(limit=100)
 
 
-@asynccontextmanager
-async def shards(tmp_path: Path, **policy: Any) -> AsyncIterator[Shards]:
-    """Shard 0 and shard 1 of 2, each a bot with its own service, over one set of backends."""
+def two_guilds() -> tuple[FakeGuild, FakeGuild]:
+    """"Zero" on shard 0 and "One" on shard 1 (of 2), both with alice and bob."""
     alice, bob = FakeUser("alice"), FakeUser("bob")
-    guilds = (
+    return (
         FakeGuild.on_shard(0, 2, name="Zero", members=[alice, bob]),
         FakeGuild.on_shard(1, 2, name="One", members=[alice, bob]),
     )
+
+
+@asynccontextmanager
+async def shards(
+    tmp_path: Path, *, guilds: tuple[FakeGuild, FakeGuild] | None = None, **policy: Any
+) -> AsyncIterator[Shards]:
+    """Shard 0 and shard 1 of 2, each a bot with its own service, over one set of backends."""
+    guilds = guilds or two_guilds()
+    alice, bob = guilds[0].members
     emulator = new_emulator()
     settings = {"shard_count": 2, **policy}
     async with (
@@ -150,6 +158,22 @@ async def test_buttons_on_shard_one_work_for_a_job_shard_zero_ran(tmp_path: Path
     assert rerolled.requester.guild_id == str(world.guilds[1].id)
     [new_message] = result_messages(reroll)
     assert f"`{rerolled.id}` (from `{job.id}`)" in new_message.content
+    world.fake.assert_clean()
+
+
+async def test_a_dm_on_shard_zero_is_judged_in_the_askers_server_on_shard_one(tmp_path: Path) -> None:
+    guilds = two_guilds()
+    async with shards(tmp_path, guilds=guilds, allowed_guilds=[guilds[1].id], guild_daily_images=5) as world:
+        assert world.bots[0].get_guild(guilds[1].id) is None  # shard 0 does not hold that server
+        record = await world.fake.slash("imagine", {"prompt": "a quiet bay", "size": "1K"}, user=world.bob, dm=True)
+        await world.settled(record)
+        [job] = await world.jobs()
+        used = await world.backends.counters.quota_used(
+            key=guild_key(guilds[1].id), day=quota_day(world.fake.clock.utcnow())
+        )
+
+    assert record.shard == ZERO and len(result_messages(record)) == 1
+    assert job.requester.guild_id is None and used == 1  # a DM, counted for the server that admitted it
     world.fake.assert_clean()
 
 
