@@ -118,7 +118,12 @@ class JobManagement:
         elif job.status.finished:
             await tell(interaction, f"Job `{job.id}` has already ended ({job.status}).")
         else:
-            await tell(interaction, f"Job `{job.id}` isn't running in this bot process, so I can't stop it here.")
+            await tell(
+                interaction,
+                f"Job `{job.id}` is running in another bot process (another shard, or one being restarted), so "
+                "it can't be cancelled from here. It will finish on its own; images it doesn't make go back to "
+                "the quota.",
+            )
 
 
 def _removal_text(job_id: str, jobs: int, removal: _Removal) -> str:

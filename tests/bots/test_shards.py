@@ -177,6 +177,36 @@ async def test_a_dm_on_shard_zero_is_judged_in_the_askers_server_on_shard_one(tm
     world.fake.assert_clean()
 
 
+async def test_cancel_reaching_another_process_than_the_one_running_the_job_says_so(tmp_path: Path) -> None:
+    async with shards(tmp_path) as world:
+        hold = world.emulator.hold = asyncio.Event()
+        record = await world.imagine("a slow cathedral", on=0)
+        await record.wait_for(lambda r: r.original is not None and r.original.custom_ids(), WAIT)
+        assert record.original is not None
+        [cancel] = record.original.custom_ids()
+        [job] = await world.jobs()
+
+        # A rolling restart: a new process takes shard 0 while the old one still runs the job.
+        async with (
+            factory.running_service(world.backends) as service,
+            run_bot(world.fake, service, counters=world.backends.counters, pace=world.backends.pace,
+                    shard_count=2, shard_ids=[0]) as successor,
+        ):
+            click = await world.fake.click(cancel, message=record.original)
+            await click.wait_for(settled, WAIT)
+            await successor.wait_idle()
+        hold.set()
+        await world.settled(record)
+        [finished] = await world.jobs()
+
+    assert status_of(click) == (
+        f"Job `{job.id}` is running in another bot process (another shard, or one being restarted), so it can't "
+        "be cancelled from here. It will finish on its own; images it doesn't make go back to the quota."
+    )
+    assert finished.status == "succeeded" and len(result_messages(record)) == 1
+    world.fake.assert_clean()
+
+
 async def test_the_cooldown_holds_across_shards(tmp_path: Path) -> None:
     async with shards(tmp_path, cooldown_seconds=10) as world:
         first = await world.imagine("one", on=0)
