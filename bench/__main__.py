@@ -20,7 +20,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import burst, cost, discord_ack, mcp_latency, memory, overhead, saturation, startup, streaming
+from bench import (
+    burst,
+    cost,
+    discord_ack,
+    mcp_latency,
+    memory,
+    overhead,
+    saturation,
+    scaleout,
+    startup,
+    streaming,
+)
 from bench.harness import EmulatorProcess, RunOptions, ScenarioResult, log
 from bench.report import markdown_table, write_results
 
@@ -47,6 +58,7 @@ SCENARIOS: dict[str, Scenario] = {
     cost.NAME: Scenario(cost.run, cost.METRIC, cost.TARGET, timed=False),
     mcp_latency.NAME: Scenario(mcp_latency.run, mcp_latency.METRIC, mcp_latency.TARGET),
     burst.NAME: Scenario(burst.run, burst.METRIC, burst.TARGET),
+    scaleout.NAME: Scenario(scaleout.run, scaleout.METRIC, scaleout.TARGET),
 }
 
 

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 E = TypeVar("E", AsyncEngine, Engine)
 
-__all__ = ["database_unavailable", "describe", "normalize_url", "open_database", "sqlite_sync_engine",
-           "unavailable_errors", "write_engine"]
+__all__ = ["LEGACY", "database_revision", "database_unavailable", "describe", "normalize_url", "open_database",
+           "sqlite_sync_engine", "unavailable_errors", "upgrade_database", "write_engine"]
 
 VARIABLE = "SEEDREAM_DATABASE_URL"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,6 +45,8 @@ LEGACY_TABLES = {"jobs", "job_images", "job_failures", "quotas", "meta"}
 #: How long a PostgreSQL connection attempt may take before the store reports the database unavailable.
 CONNECT_TIMEOUT = 2
 _WRITE = "seedream_write"
+#: The revision reported for a file of the first embedded store (``user_version`` 1, before Alembic).
+LEGACY = "legacy"
 
 
 def normalize_url(url: str | Path) -> URL:
@@ -115,6 +117,45 @@ async def open_database(url: str | Path | URL, *, busy_timeout: float = 30.0, mi
             not yet migrated.
         BackendUnavailableError: the PostgreSQL server does not answer.
     """
+    engine, _before = await _open(url, busy_timeout=busy_timeout, migrate=migrate)
+    return engine
+
+
+async def upgrade_database(url: str | Path | URL) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision (``seedream db upgrade``): (the revision it had — ``None`` for a
+    new database, ``LEGACY`` for a file of the first embedded store — and the one it has now).
+
+    Raises:
+        ConfigurationError, BackendUnavailableError: as ``open_database``.
+    """
+    engine, before = await _open(url, busy_timeout=30.0, migrate=True)
+    await engine.dispose()
+    return before, HEAD
+
+
+async def database_revision(url: str | Path | URL) -> str | None:
+    """The schema revision of the job database, read without writing anything (a missing SQLite file is not
+    created): ``None`` when it has no schema yet, ``LEGACY`` for a file of the first embedded store.
+
+    Raises:
+        ConfigurationError: not a job database, corrupt, or written by a newer version.
+        BackendUnavailableError: the PostgreSQL server does not answer.
+    """
+    url = url if isinstance(url, URL) else normalize_url(url)
+    if url.get_backend_name() == "sqlite":
+        return await asyncio.to_thread(_sqlite_revision, url)
+    engine = create_async_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT})
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_read_revision)
+    except unavailable_errors(engine) as exc:
+        raise database_unavailable(url, exc) from exc
+    finally:
+        await engine.dispose()
+
+
+async def _open(url: str | Path | URL, *, busy_timeout: float, migrate: bool) -> tuple[AsyncEngine, str | None]:
+    """The engine, and the revision the schema had before (as ``upgrade_database`` reports it)."""
     url = url if isinstance(url, URL) else normalize_url(url)
     if url.get_backend_name() == "sqlite":
         await asyncio.to_thread(_prepare_sqlite_file, url, busy_timeout)
@@ -125,13 +166,13 @@ async def open_database(url: str | Path | URL, *, busy_timeout: float = 30.0, mi
         engine = create_async_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT})
     try:
         async with write_engine(engine).begin() as connection:
-            await connection.run_sync(_migrate, migrate)
+            before = await connection.run_sync(_migrate, migrate)
     except BaseException as exc:
         await engine.dispose()
         if isinstance(exc, unavailable_errors(engine)):
             raise database_unavailable(url, exc) from exc
         raise
-    return engine
+    return engine, before
 
 
 # -- SQLite ----------------------------------------------------------------------------------------------------
@@ -167,6 +208,22 @@ def _check_sqlite_file(path: Path) -> None:
         raise _newer(str(path), f"schema {version}")
     if tables:
         raise _foreign(str(path), "it holds other tables")
+
+
+def _sqlite_revision(url: URL) -> str | None:
+    """``database_revision`` of a SQLite file, through a read-only connection (runs in a worker thread)."""
+    path = Path(url.database or "")
+    if url.database in (None, "", ":memory:") or not path.exists() or path.stat().st_size == 0:
+        return None
+    _check_sqlite_file(path)
+    # The URL names the file (in messages); the connection itself is read-only.
+    engine = create_engine(url.set(drivername="sqlite+pysqlite"),
+                           creator=lambda: sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True))
+    try:
+        with engine.connect() as connection:
+            return _read_revision(connection)
+    finally:
+        engine.dispose()
 
 
 def _enable_wal(connection: sqlite3.Connection, busy_timeout: float) -> None:
@@ -212,16 +269,41 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
-def _migrate(connection: Connection, migrate: bool) -> None:
-    """Inside the opener's write transaction: classify the database, stamp a legacy file, upgrade."""
+def _migrate(connection: Connection, migrate: bool) -> str | None:
+    """Inside the opener's write transaction: classify the database, stamp a legacy file, upgrade. Returns the
+    revision it had before (``None``: new, ``LEGACY``: the first embedded store's file)."""
     where = describe(connection.engine.url)
     if connection.dialect.name == "postgresql":
         # One migrating process at a time per schema; the lock ends with the transaction.
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('seedream-migrate:' || current_schema()))"))
     tables = set(inspect(connection).get_table_names())
     if "alembic_version" in tables and _revision(connection) == HEAD:
-        return  # the usual start-up: nothing to do, and no need to load Alembic for it
+        return HEAD  # the usual start-up: nothing to do, and no need to load Alembic for it
+    before = _revision(connection) if "alembic_version" in tables else LEGACY if tables else None
     _migrate_with_alembic(connection, tables, where, migrate)
+    return before
+
+
+def _read_revision(connection: Connection) -> str | None:
+    """The revision of a database this version can open (read only); see ``database_revision``."""
+    where = describe(connection.engine.url)
+    tables = set(inspect(connection).get_table_names())
+    if "alembic_version" not in tables:
+        if not tables:
+            return None
+        if connection.dialect.name == "sqlite" and tables >= LEGACY_TABLES:
+            return LEGACY  # _check_sqlite_file has seen its user_version
+        raise _foreign(where, "it holds other tables")
+    current = _revision(connection)
+    if current is not None and current != HEAD:
+        from alembic.script import ScriptDirectory
+        from alembic.util.exc import CommandError
+
+        try:
+            ScriptDirectory(str(MIGRATIONS)).get_revision(current)
+        except CommandError as exc:
+            raise _newer(where, f"revision {current}") from exc
+    return current
 
 
 def _revision(connection: Connection) -> str | None:

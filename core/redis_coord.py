@@ -35,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.clocks import SecondsClock
 from core.errors import BackendUnavailableError
 
-__all__ = ["LUA_NOW", "RedisCoordinator", "redis_unavailable"]
+__all__ = ["LUA_NOW", "RedisCoordinator", "redis_unavailable", "safe_url"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,12 +71,13 @@ def redis_unavailable(url: str, exc: BaseException | None = None) -> BackendUnav
     """The error for a Redis that does not answer (the URL shown without its password)."""
     why = f" ({type(exc).__name__})" if exc is not None else ""
     return BackendUnavailableError(
-        f"Redis at {_safe_url(url)} does not answer{why}, so new jobs cannot be admitted. Start Redis or fix "
+        f"Redis at {safe_url(url)} does not answer{why}, so new jobs cannot be admitted. Start Redis or fix "
         f"{VARIABLE}; or unset {VARIABLE} to run one process on its own, without shared limits.",
         backend="redis", variable=VARIABLE)
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
+    """The Redis URL as shown to a person: scheme, host and port (never a password)."""
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     return f"{parts.scheme}://{host}:{parts.port or 6379}"

@@ -1,5 +1,5 @@
-"""The ``seedream`` command: generate, edit, models, jobs, emulator — and ``mcp`` / ``bot`` / ``bundle`` for the
-adapters. Results go to stdout, everything else (progress, errors) to stderr, each error on one line.
+"""The ``seedream`` command: generate, edit, models, jobs, emulator, db, doctor — and ``mcp`` / ``bot`` /
+``bundle`` for the adapters. Results go to stdout, everything else (progress, errors) to stderr, each error on one line.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from core.about import version
 from core.catalog import provider_names_help
 from core.cli.generate import provider_options, run_generate
 from core.cli.listing import run_emulator, run_jobs, run_models
+from core.cli.ops import run_db_current, run_db_upgrade, run_doctor
 from core.errors import ConfigurationError, InvalidRequestError, SeedreamError
 from core.requests import MAX_COUNT
 
@@ -35,6 +36,10 @@ exit codes:
   jobs            0 listed (a job waiting on its provider's task is checked on first) · 1 no such job ·
                   2 invalid option, settings or job database
   emulator        0 stopped with Ctrl-C · 2 invalid option or the port cannot be used
+  db upgrade      0 upgraded, or already at this version's revision · 1 the database server does not answer ·
+                  2 invalid settings, not a job database, or one written by a newer version
+  db current      0 shown · 1 and 2 as for db upgrade
+  doctor          0 every needed check passed · 1 some check failed (its line says what to do) · 2 invalid settings
   any command     141 stdout was closed early (e.g. piped into head)
 """
 
@@ -119,6 +124,17 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--visual-secret", default="sandbox-secret",
                      help="the VOLC_SECRETKEY the Visual route verifies signatures with")
     emu.set_defaults(handler=run_emulator)
+
+    db = _command(sub, "db", "the job database's schema (SEEDREAM_DATABASE_URL or the embedded file)")
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", help="apply the migrations (safe to run again, and from several hosts)")
+    upgrade.set_defaults(handler=run_db_upgrade)
+    current = db_sub.add_parser("current", help="show the schema revision, changing nothing")
+    current.set_defaults(handler=run_db_current)
+
+    doctor = _command(sub, "doctor", "check every configured backend, the output folder and the provider keys")
+    doctor.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    doctor.set_defaults(handler=run_doctor)
 
     sub.add_parser("mcp", help="run the MCP server (same as seedream-mcp; see its --help)")
     sub.add_parser("bot", help="run the Discord bot (same as seedream-bot; see its --help)")
