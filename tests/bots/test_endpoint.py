@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
@@ -24,6 +25,7 @@ def model_choices(world: World) -> list[str]:
     return [str(c.value) for c in parameter.choices]
 
 
+@pytest.mark.embedded  # two separate deployments, each with a job file of its own (one test has one schema)
 async def test_two_bots_in_one_process_each_talk_only_to_their_own_discord(tmp_path: Path) -> None:
     defaults = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
     red = FakeDiscord(token="red-token", bot=FakeUser("Red bot", bot=True))
