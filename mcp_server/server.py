@@ -18,7 +18,7 @@ from mcp_types import ResourceTemplate as MCPResourceTemplate
 from pydantic import AnyUrl, ValidationError
 
 from core.errors import ConfigurationError, FailureKind
-from core.factory import open_service
+from core.factory import open_backends, running_service
 from core.http import HttpClient
 from core.references import ReferencePolicy
 from core.service import ImageService
@@ -97,7 +97,8 @@ def build_server(
     service: ImageService | None = None,
 ) -> SeedreamServer:
     """The server. Its lifespan opens an ``ImageService`` from ``settings`` (on ``http`` if given, e.g. a
-    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it). When the
+    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it; no per-user
+    quotas then: they need the counters the lifespan opens). When the
     service cannot be opened (a ``ConfigurationError`` such as a foreign job database), the server still
     serves, and every tool call answers with that problem.
 
@@ -134,13 +135,15 @@ def build_server(
         policy = ReferencePolicy(allowed_roots=roots)
         async with AsyncExitStack() as stack:
             try:
-                opened = await stack.enter_async_context(open_service(settings, http=http, reference_policy=policy))
+                backends = await stack.enter_async_context(open_backends(settings, http=http))
+                opened = await stack.enter_async_context(running_service(backends, reference_policy=policy))
             except ConfigurationError as exc:
                 log.debug("cannot generate: %s", exc.message)  # the entry point has said it on stderr
                 server.unavailable = exc.message
                 yield None
                 return
-            yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
+            yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots),
+                           counters=backends.counters)
 
     wait = f"~{mcp_settings.wait_seconds:g} s"
     tools = [

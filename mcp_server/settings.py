@@ -41,6 +41,9 @@ class McpSettings(BaseSettings):
     wait_seconds: float = Field(45.0, ge=0, description="wait this long for a job before returning its id")
     heartbeat_seconds: float = Field(5.0, gt=0, description="progress notification interval while waiting")
     task_poll_seconds: float = Field(2.0, gt=0, description="how often a task's client should poll (MCP Tasks)")
+    user_daily_images: int = Field(
+        0, ge=0, description="images each named user (SEEDREAM_MCP_TOKENS_FILE) may make per UTC day; 0: no limit"
+    )
     follow_poll_seconds: float = Field(
         0.5, gt=0, description="how often a job another replica runs is re-read from the job store while waiting"
     )

@@ -13,10 +13,11 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
 from core.catalog import MODELS, PROVIDERS, RATIOS, SANDBOX_PREFIX, ModelSpec, models_for
-from core.errors import FailureKind, JobNotFoundError, SeedreamError
+from core.errors import FailureKind, JobNotFoundError, QuotaExceededError, SeedreamError
 from core.requests import MAX_PROMPT_CHARS, SEED_RANGE, GenerateRequest, LogoOptions
 from core.results import Generation
-from mcp_server import identity
+from core.service import JobHandle
+from mcp_server import identity, quota
 from mcp_server.content import error_result, unknown_job
 from mcp_server.follow import follow, planned_images
 from mcp_server.models import JobList, JobResult, JobSummary, ModelInfo, ModelList
@@ -255,15 +256,33 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
         watch = JobWatch(plan, previews=state.previews.pipeline(plan.images))
         reporter = ProgressReporter(ctx.report_progress, images=plan.images)
         with watch.listening(reporter.on_event):
-            handle = await state.watches.start(watch, state.service, request, requester=identity.requester())
+            handle = await _start(state, watch, request)
             state.board.follow_call(ctx, watch, handle.job_id)
             generation = await _wait_with(state, watch, reporter)
+    except QuotaExceededError as exc:  # the user's own quota: the message says what to do
+        return error_result(exc.message, kind=exc.kind, hint=False)
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)
     if generation is None:
         record = await state.service.get_job(handle.job_id)
         return await state.shaper.job(record.to_generation(), pending=not record.status.finished)
     return await state.shaper.job(generation, pending=not generation.status.finished)
+
+
+async def _start(state: AppState, watch: JobWatch, request: GenerateRequest) -> JobHandle:
+    """Start the job as the caller, within the caller's daily quota when they have one."""
+    who = identity.requester()
+    limit = state.settings.user_daily_images
+    if not (limit and who.user_id and state.counters):
+        return await state.watches.start(watch, state.service, request, requester=who)
+    reservation = await quota.reserve(state.counters, user=who.user_id, images=watch.images, limit=limit)
+    try:
+        handle = await state.watches.start(watch, state.service, request, requester=who)
+    except BaseException:
+        await quota.give_back(state.counters, reservation, reservation.images)
+        raise
+    quota.settle_when_done(state.counters, state.service.store, reservation, job_id=handle.job_id, task=handle.task)
+    return handle
 
 
 def _running(watch: JobWatch | None) -> bool:

@@ -2,7 +2,7 @@
 output folder (the SQLite file, or PostgreSQL + Redis under ``--backends=services``). Any replica answers
 ``get_job``, the Tasks extension and the image resources for a job another replica runs, with its progress while
 it runs; a cancel reaches the replica running the job. Named bearer tokens (``SEEDREAM_MCP_TOKENS_FILE``) make
-each person's jobs their own."""
+each person's jobs, history and daily quota their own."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ from mcp_types import ImageContent
 from core.emulator import EmulatorState, create_app
 from core.emulator.transport import StreamingASGITransport
 from core.errors import ConfigurationError
-from core.factory import open_service
+from core.factory import open_backends, open_service
 from core.http import HttpClient, RetryPolicy
 from core.sandbox import SANDBOX_ORIGIN
 from mcp_server.http import http_server, loopback_socket
 from mcp_server.identity import load_tokens
+from mcp_server.quota import quota_key
 from mcp_server.server import build_server
 from tests.conftest import RecordingSleep, make_settings
 from tests.hostile_env import clean_env, run
@@ -256,3 +258,36 @@ async def test_seedream_mcp_with_a_bad_tokens_file_stops_at_start_up_with_one_li
     assert done.code == 2 and done.stdout == ""
     assert done.line == (f"seedream-mcp: SEEDREAM_MCP_TOKENS_FILE={tokens}: the file entry 2 (user 'bob'): the same "
                          "token is already given to 'alice'; each token must name one person.")
+
+
+async def test_each_named_user_has_a_daily_quota_shared_by_the_replicas_and_unmade_images_are_given_back(
+        tmp_path: Path, home: Path, http: HttpClient):
+    async with replica(tmp_path, home, http, user_daily_images=3) as a_url, \
+            replica(tmp_path, home, http, user_daily_images=3) as b_url:
+        async with client(a_url, ALICE) as alice_on_a, client(b_url, ALICE) as alice_on_b:
+            first = await alice_on_a.call_tool("generate_image", {"prompt": "a kite", "size": "1K", "count": 2})
+            over = await alice_on_b.call_tool("generate_image", {"prompt": "a kite", "size": "1K", "count": 2})
+            refused = await alice_on_b.call_tool("generate_image", {"prompt": "a kite [refuse:0]", "size": "1K"})
+            await quota_settles(tmp_path, user="alice", used=2)  # the refused image is given back
+            last = await alice_on_a.call_tool("generate_image", {"prompt": "a kite", "size": "1K"})
+            spent = await alice_on_b.call_tool("generate_image", {"prompt": "a kite", "size": "1K"})
+        async with client(b_url, BOB) as bob, client(a_url, OPERATOR) as operator:
+            bobs = await bob.call_tool("generate_image", {"prompt": "a kite", "size": "1K", "count": 3})
+            operators = await operator.call_tool("generate_image", {"prompt": "a kite", "size": "1K", "count": 4})
+    assert not first.is_error and not last.is_error
+    assert over.is_error and over.structured_content["error_kind"] == "quota_exceeded"
+    assert over.content[0].text.startswith(
+        "alice has 1 of 3 images left today (SEEDREAM_MCP_USER_DAILY_IMAGES) and this asks for 2. Ask for fewer")
+    assert refused.structured_content["status"] == "failed"
+    assert spent.is_error and "alice has 0 of 3 images left today" in spent.content[0].text
+    assert not bobs.is_error and not operators.is_error  # bob's own quota; the operator has none
+
+
+async def quota_settles(tmp_path: Path, *, user: str, used: int) -> None:
+    """Wait until ``user``'s quota counter reads ``used`` (it is settled after the job's run ends)."""
+    day = datetime.now(UTC).date().isoformat()
+    async with open_backends(make_settings(tmp_path)) as backends:
+        deadline = asyncio.get_running_loop().time() + 30
+        while await backends.counters.quota_used(key=quota_key(user), day=day) != used:
+            assert asyncio.get_running_loop().time() < deadline, f"{user}'s quota never settled at {used}"
+            await asyncio.sleep(0.005)
