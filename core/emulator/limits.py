@@ -51,14 +51,24 @@ class AccountLimits:
             ArkError: 429 — concurrency cap reached, or the images would exceed the per-minute cap
                 (with ``Retry-After``: the seconds until enough of the window has expired).
         """
+        try:
+            self._check(images)
+        except ArkError:
+            self.state.rejected[self.provider] += 1
+            raise
+        in_flight = self.state.in_flight
+        in_flight[self.provider] += 1
+        self.state.peak_in_flight[self.provider] = max(self.state.peak_in_flight[self.provider],
+                                                       in_flight[self.provider])
+        return InFlightSlot(self)
+
+    def _check(self, images: int) -> None:
         cap = self.concurrency()
         if cap and self.state.in_flight[self.provider] >= cap:
             raise (self.concurrency_error or _concurrency_error)()
         ipm = self.images_per_minute()
         if ipm:
             self._book(images, ipm)
-        self.state.in_flight[self.provider] += 1
-        return InFlightSlot(self)
 
     def _book(self, images: int, ipm: int) -> None:
         now = self.state.config.clock()

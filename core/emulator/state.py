@@ -89,6 +89,8 @@ class EmulatorState:
     requests: Counter[str] = field(default_factory=Counter)  # per provider route, every request received
     generated: Counter[str] = field(default_factory=Counter)  # per provider, images produced (billed)
     in_flight: Counter[str] = field(default_factory=Counter)  # per provider, requests admitted and not done
+    peak_in_flight: Counter[str] = field(default_factory=Counter)  # per provider, the most in flight at once
+    rejected: Counter[str] = field(default_factory=Counter)  # per provider, requests refused by an account cap
     hold: asyncio.Event | None = None  # when set to an unset Event, generation waits for it (slow provider)
 
     def add_fault(self, fault: Fault) -> Fault:

@@ -187,6 +187,8 @@ class Emulator:
         state.faults.clear()
         state.requests.clear()
         state.generated.clear()
+        state.peak_in_flight.clear()
+        state.rejected.clear()
         state.hold = None
         state.config = replace(self.initial, **config)
         return state
