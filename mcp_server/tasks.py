@@ -126,7 +126,7 @@ async def task_status(state: AppState, record: JobRecord) -> dict[str, Any]:
         event = watch.last_event if watch else None
         if isinstance(event, Queued):
             message = describe(event, saved)
-        elif record.status is JobStatus.QUEUED:
+        elif watch is None and record.status is JobStatus.QUEUED:
             message = "Waiting for a free slot at the provider"
         else:
             total = watch.images if watch else planned_images(record)
