@@ -95,13 +95,19 @@ def _warn_if_unconfigured(settings: Settings) -> None:
 def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:
     import anyio
 
+    from core.errors import ConfigurationError
     from mcp_server.http import http_server, is_loopback, loopback_socket
 
     token = mcp_settings.token.get_secret_value().strip() if mcp_settings.token else ""
-    if not token and not is_loopback(mcp_settings.host):
+    try:
+        named = _named_tokens(mcp_settings, operator_token=token)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"seedream-mcp: {exc.message}\n")
+        return EXIT_USAGE
+    if not token and not named and not is_loopback(mcp_settings.host):
         sys.stderr.write(
             f"seedream-mcp: refusing to listen on {mcp_settings.host} without a token; set "
-            "SEEDREAM_MCP_TOKEN (clients send it as 'Authorization: Bearer <token>').\n"
+            "SEEDREAM_MCP_TOKEN or SEEDREAM_MCP_TOKENS_FILE (clients send it as 'Authorization: Bearer <token>').\n"
         )
         return EXIT_USAGE
     try:  # the port is taken before anything says "serving"
@@ -110,17 +116,27 @@ def _serve_http(server: SeedreamServer, mcp_settings: McpSettings) -> int:
         sys.stderr.write(f"seedream-mcp: cannot listen on {mcp_settings.host}:{mcp_settings.port} "
                          f"({_bind_words(exc)}); choose another with --port or SEEDREAM_MCP_PORT.\n")
         return EXIT_USAGE
-    if not token:
+    if not token and not named:
         token = secrets.token_urlsafe(24)
         sys.stderr.write(f"seedream-mcp: SEEDREAM_MCP_TOKEN is not set; this run's bearer token is {token}\n")
     port = sock.getsockname()[1]
-    uvicorn_server = http_server(server, host=mcp_settings.host, port=port, token=token)
-    print(f"seedream-mcp: serving MCP at http://{mcp_settings.host}:{port}/mcp", file=sys.stderr)
+    uvicorn_server = http_server(server, host=mcp_settings.host, port=port, token=token or None, named=named)
+    users = f" for {len(set(named.values()))} named user(s)" if named else ""
+    print(f"seedream-mcp: serving MCP at http://{mcp_settings.host}:{port}/mcp{users}", file=sys.stderr)
     try:
         anyio.run(lambda: uvicorn_server.serve(sockets=[sock]))
     finally:
         sock.close()
     return 0
+
+
+def _named_tokens(mcp_settings: McpSettings, *, operator_token: str) -> dict[str, str]:
+    """The named tokens of ``SEEDREAM_MCP_TOKENS_FILE`` (none when it is not set). Raises ConfigurationError."""
+    from mcp_server.identity import load_tokens
+
+    if mcp_settings.tokens_file is None:
+        return {}
+    return load_tokens(mcp_settings.tokens_file, operator_token=operator_token or None)
 
 
 def _bind_words(error: OSError) -> str:

@@ -87,9 +87,9 @@ def _says_already(message: str, hint: str) -> bool:
     return first_words in message.lower()
 
 
-def error_result(message: str, *, kind: str, job_id: str | None = None) -> CallToolResult:
-    """An ``isError`` result: the (safe) message plus what to try."""
-    text = with_hint(message, kind)
+def error_result(message: str, *, kind: str, job_id: str | None = None, hint: bool = True) -> CallToolResult:
+    """An ``isError`` result: the (safe) message plus what to try (``hint``: the kind's; else the message says)."""
+    text = with_hint(message, kind) if hint else message
     structured = JobResult(
         job_id=job_id, status="not_started" if job_id is None else "failed", error=message, error_kind=kind
     )

@@ -98,6 +98,10 @@ class JobWatches:
     def get(self, job_id: str) -> JobWatch | None:
         return self._watches.get(job_id)
 
+    def running(self) -> list[str]:
+        """The ids of the jobs this server runs now."""
+        return [job_id for job_id, watch in self._watches.items() if watch.handle and not watch.handle.task.done()]
+
 
 class ProgressReporter:
     """Sends ``notifications/progress`` for one tool call.

@@ -3,9 +3,10 @@ connector, an in-chat app): ``seedream://jobs/{job_id}/images/{index}`` is the s
 own MIME type, ``…/preview`` the downscaled JPEG a result carries, and ``seedream://jobs/{job_id}`` the job
 as JSON (the ``structuredContent`` of ``get_job``: status and every image's URIs).
 
-Only this server's jobs (those its MCP clients asked for) are readable, and of a job only the images it
-saved, from the output folder; a read larger than ``SEEDREAM_MCP_RESOURCE_MAX_BYTES`` is refused with an
-error that says what to read instead.
+Only this server's jobs (those its MCP clients asked for; for a named user, their own: ``mcp_server.identity``)
+are readable, and of a job only the images it saved, from the output folder; a read larger than
+``SEEDREAM_MCP_RESOURCE_MAX_BYTES`` is refused with an error that says what to read instead. The job store
+and the output folder are shared by replicas, so any replica reads any job's images while it still runs.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from mcp_types import ResourceTemplate as MCPResourceTemplate
 from core.errors import JobNotFoundError
 from core.jobs import JobRecord
 from core.results import GeneratedImage
+from mcp_server import identity
 from mcp_server.content import unknown_job
 from mcp_server.models import IMAGE_URI, JOB_URI, PREVIEW_URI, image_uri, job_result
 from mcp_server.paths import is_inside
 from mcp_server.state import AppState
-from mcp_server.tools import REQUESTER
 
 SCHEME = "seedream://"
 LISTED_JOBS = 10  # resources/list names the images of this many recent jobs
@@ -90,7 +91,8 @@ async def read(state: AppState, uri: str) -> ReadResourceContents:
 
 async def listed(state: AppState) -> list[MCPResource]:
     """The images of the most recent jobs, newest job first."""
-    records = await state.service.list_jobs(adapter=REQUESTER.adapter, limit=LISTED_JOBS)
+    records = await state.service.list_jobs(adapter=identity.ADAPTER, user_id=identity.current_user(),
+                                            limit=LISTED_JOBS)
     return [
         MCPResource(
             uri=image_uri(record.id, image.index),
@@ -110,7 +112,7 @@ async def _job(state: AppState, job_id: str) -> JobRecord:
         record = await state.service.get_job(job_id)
     except JobNotFoundError:
         record = None
-    if record is None or record.requester.adapter != REQUESTER.adapter:  # other adapters' jobs stay unseen
+    if record is None or not identity.may_see(record):  # other adapters' and other people's jobs stay unseen
         raise ResourceNotFoundError(f"{unknown_job(job_id)} list_jobs shows the recent ones.")
     return record
 

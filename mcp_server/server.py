@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,7 +18,7 @@ from mcp_types import ResourceTemplate as MCPResourceTemplate
 from pydantic import AnyUrl, ValidationError
 
 from core.errors import ConfigurationError, FailureKind
-from core.factory import open_service
+from core.factory import open_backends, running_service
 from core.http import HttpClient
 from core.references import ReferencePolicy
 from core.service import ImageService
@@ -25,6 +26,7 @@ from core.settings import Settings
 from mcp_server import resources
 from mcp_server.app.extension import AppsOnlyForAppsClients, app_tool_names, gallery_apps
 from mcp_server.content import error_result
+from mcp_server.follow import honour_cancel_requests
 from mcp_server.paths import allowed_roots
 from mcp_server.settings import McpSettings
 from mcp_server.state import AppState
@@ -95,7 +97,8 @@ def build_server(
     service: ImageService | None = None,
 ) -> SeedreamServer:
     """The server. Its lifespan opens an ``ImageService`` from ``settings`` (on ``http`` if given, e.g. a
-    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it). When the
+    sandbox the caller controls), or uses ``service`` as it is (the caller owns and closes it; no per-user
+    quotas then: they need the counters the lifespan opens). When the
     service cannot be opened (a ``ConfigurationError`` such as a foreign job database), the server still
     serves, and every tool call answers with that problem.
 
@@ -111,10 +114,15 @@ def build_server(
         assert isinstance(server, SeedreamServer)
         async with _state(server) as state:
             server.state = state
+            # A replica stops its jobs when another replica records a cancel for them (mcp_server.follow).
+            honouring = asyncio.create_task(honour_cancel_requests(state)) if state else None
             try:
                 yield state  # type: ignore[misc]  # None when unavailable: call_tool answers with the problem
             finally:
                 server.state = None
+                if honouring is not None:
+                    honouring.cancel()
+                    await asyncio.gather(honouring, return_exceptions=True)
 
     @asynccontextmanager
     async def _state(server: SeedreamServer) -> AsyncIterator[AppState | None]:
@@ -127,13 +135,15 @@ def build_server(
         policy = ReferencePolicy(allowed_roots=roots)
         async with AsyncExitStack() as stack:
             try:
-                opened = await stack.enter_async_context(open_service(settings, http=http, reference_policy=policy))
+                backends = await stack.enter_async_context(open_backends(settings, http=http))
+                opened = await stack.enter_async_context(running_service(backends, reference_policy=policy))
             except ConfigurationError as exc:
                 log.debug("cannot generate: %s", exc.message)  # the entry point has said it on stderr
                 server.unavailable = exc.message
                 yield None
                 return
-            yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots))
+            yield AppState(service=opened, settings=mcp_settings, readable_roots=_readable(opened, roots),
+                           counters=backends.counters)
 
     wait = f"~{mcp_settings.wait_seconds:g} s"
     tools = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -22,6 +23,9 @@ class McpSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8791, ge=0, le=65535)
     token: SecretStr | None = Field(None, description="bearer token the HTTP transport requires")
+    tokens_file: Path | None = Field(
+        None, description='JSON file of named bearer tokens for the HTTP transport: {"<token>": "<user name>"}'
+    )
     allowed_dirs: str | None = Field(
         None,
         description="os.pathsep-separated folders local reference images may come from "
@@ -37,6 +41,12 @@ class McpSettings(BaseSettings):
     wait_seconds: float = Field(45.0, ge=0, description="wait this long for a job before returning its id")
     heartbeat_seconds: float = Field(5.0, gt=0, description="progress notification interval while waiting")
     task_poll_seconds: float = Field(2.0, gt=0, description="how often a task's client should poll (MCP Tasks)")
+    user_daily_images: int = Field(
+        0, ge=0, description="images each named user (SEEDREAM_MCP_TOKENS_FILE) may make per UTC day; 0: no limit"
+    )
+    follow_poll_seconds: float = Field(
+        0.5, gt=0, description="how often a job another replica runs is re-read from the job store while waiting"
+    )
     resource_max_bytes: int = Field(
         32 * 1024 * 1024, ge=0, description="largest image resources/read returns (larger: an error naming the preview)"
     )

@@ -11,6 +11,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from core.errors import ConfigurationError
+from core.jobs import CounterStore
 from core.service import ImageService
 from mcp_server.app.board import JobBoard
 from mcp_server.content import ResultShaper
@@ -28,6 +29,7 @@ class AppState:
     service: ImageService
     settings: McpSettings
     readable_roots: tuple[Path, ...]
+    counters: CounterStore | None = None  # the per-user quotas' (mcp_server.quota)
     watches: JobWatches = field(default_factory=JobWatches)
     board: JobBoard = field(default_factory=JobBoard)  # what galleries (MCP Apps) follow
     previews: PreviewCache = field(init=False)

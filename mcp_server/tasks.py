@@ -6,6 +6,8 @@ task id is the job id. ``tasks/get`` reads the job (so a task lasts as long as i
 still there after a restart): ``working`` with what the job is doing, then ``completed`` with the same
 ``CallToolResult`` the call would have returned (previews included), or ``cancelled``. ``tasks/cancel`` stops
 the job; the images it saved are kept. Clients that do not declare the extension get the plain tool results.
+Every replica sharing the job store answers for every task: a job another replica runs is read from the store,
+and cancelled through a request recorded in it (``mcp_server.follow``).
 
 On the 2025-11-25 revision (and older) a ``tools/call`` cannot carry the task shape (the SDK admits it only on
 the modern wire), so those clients keep the plain results; ``tasks/get`` and ``tasks/cancel`` still answer
@@ -29,9 +31,10 @@ from core.errors import FailureKind, JobNotFoundError
 from core.events import Queued
 from core.jobs import JobRecord
 from core.results import JobStatus
+from mcp_server import identity
+from mcp_server.follow import planned_images, request_cancel
 from mcp_server.progress import ANSWER_WITH_TASK, describe
 from mcp_server.state import AppState
-from mcp_server.tools import REQUESTER
 
 EXTENSION_ID = "io.modelcontextprotocol/tasks"
 TASK_TOOLS = frozenset({"generate_image", "edit_image"})
@@ -89,10 +92,14 @@ class TasksExtension(Extension):
         require_client_extension(ctx, EXTENSION_ID)
         state = _state(ctx)
         record = await _job(state, params.task_id)
-        if not record.status.finished and state.service.cancel(record.id):
+        if record.status.finished:
+            return {}
+        if state.service.cancel(record.id):
             watch = state.watches.get(record.id)
             if watch is not None and watch.handle is not None:
                 await asyncio.wait({watch.handle.task}, timeout=CANCEL_WAIT_SECONDS)
+        else:  # another replica runs it: it stops the job when it sees the request (mcp_server.follow)
+            await request_cancel(state, record, user=identity.current_user(), wait_seconds=CANCEL_WAIT_SECONDS)
         return {}
 
 
@@ -115,13 +122,15 @@ async def task_status(state: AppState, record: JobRecord) -> dict[str, Any]:
         "pollIntervalMs": round(state.settings.task_poll_seconds * 1000),
     }
     saved = len(record.images)
-    if not record.status.finished:
+    if not record.status.finished:  # this replica's own job has its events; another's, only the store
         event = watch.last_event if watch else None
         if isinstance(event, Queued):
             message = describe(event, saved)
+        elif watch is None and record.status is JobStatus.QUEUED:
+            message = "Waiting for a free slot at the provider"
         else:
-            total = f" of {watch.images}" if watch else ""
-            message = f"Generating: {saved}{total} image(s) saved" + (
+            total = watch.images if watch else planned_images(record)
+            message = f"Generating: {saved} of {total} image(s) saved" + (
                 f", {len(record.failures)} failed" if record.failures else "")
         return task | {"status": "working", "statusMessage": message}
     if record.status is JobStatus.INTERRUPTED and record.error_kind == FailureKind.CANCELLED:
@@ -141,7 +150,7 @@ async def _job(state: AppState, task_id: str) -> JobRecord:
         record = await state.service.get_job(task_id)
     except JobNotFoundError:
         record = None
-    if record is None or record.requester.adapter != REQUESTER.adapter:
+    if record is None or not identity.may_see(record):  # another adapter's or another person's job
         raise MCPError(code=INVALID_PARAMS, message="Failed to retrieve task: Task not found")
     return record
 

@@ -13,17 +13,18 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
 from core.catalog import MODELS, PROVIDERS, RATIOS, SANDBOX_PREFIX, ModelSpec, models_for
-from core.errors import FailureKind, JobNotFoundError, SeedreamError
-from core.jobs import Requester
+from core.errors import FailureKind, JobNotFoundError, QuotaExceededError, SeedreamError
 from core.requests import MAX_PROMPT_CHARS, SEED_RANGE, GenerateRequest, LogoOptions
 from core.results import Generation
+from core.service import JobHandle
+from mcp_server import identity, quota
 from mcp_server.content import error_result, unknown_job
+from mcp_server.follow import follow, planned_images
 from mcp_server.models import JobList, JobResult, JobSummary, ModelInfo, ModelList
 from mcp_server.preview_cache import Which
 from mcp_server.progress import JobWatch, ProgressReporter, wait_for
 from mcp_server.state import AppState
 
-REQUESTER = Requester(adapter="mcp")
 MODEL_KEYS: tuple[str, ...] = tuple(dict.fromkeys(m.key for m in MODELS))
 PROVIDER_NAMES: tuple[str, ...] = (
     *PROVIDERS,
@@ -198,7 +199,7 @@ async def get_job(
     state = AppState.of(ctx)
     try:
         record = await state.service.get_job(job_id)
-        if record.requester.adapter != REQUESTER.adapter:  # another adapter's job: as if it did not exist
+        if not identity.may_see(record):  # another adapter's or another person's job: as if it did not exist
             raise JobNotFoundError(job_id)
     except JobNotFoundError:
         return error_result(unknown_job(job_id), kind=FailureKind.JOB_NOT_FOUND)
@@ -209,13 +210,16 @@ async def get_job(
             watch = await state.watches.resume(state.service, job_id, previews=state.previews.pipeline)
         except SeedreamError as exc:
             return error_result(exc.message, kind=exc.kind, job_id=job_id)
+    done = len(record.images) + len(record.failures)
     if watch is not None and _running(watch):
-        done = len(record.images) + len(record.failures)
         generation = await _wait(ctx, state, watch, done=done)
         if generation is not None:
             pending = not generation.status.finished
             return await state.shaper.job(generation, pending=pending, previews=which)
         record = await state.service.get_job(job_id)
+    elif not record.status.finished:  # another replica runs it: follow it in the job store
+        reporter = ProgressReporter(ctx.report_progress, images=planned_images(record), done=done)
+        record = await follow(state, record, reporter, wait_seconds=state.settings.wait_seconds)
     return await state.shaper.job(record.to_generation(), pending=not record.status.finished, previews=which)
 
 
@@ -225,7 +229,7 @@ async def list_jobs(
 ) -> CallToolResult:
     """Recent jobs of this server, newest first, with their files."""
     state = AppState.of(ctx)
-    records = await state.service.list_jobs(adapter=REQUESTER.adapter, limit=limit)
+    records = await state.service.list_jobs(adapter=identity.ADAPTER, user_id=identity.current_user(), limit=limit)
     jobs = [JobSummary.of(r) for r in records]
     lines = [
         f"- {j.job_id} {j.status} {j.created_at[:19]} {j.model}: {j.prompt!r}"
@@ -252,15 +256,33 @@ async def _generate(ctx: Context, fields: dict[str, object]) -> CallToolResult:
         watch = JobWatch(plan, previews=state.previews.pipeline(plan.images))
         reporter = ProgressReporter(ctx.report_progress, images=plan.images)
         with watch.listening(reporter.on_event):
-            handle = await state.watches.start(watch, state.service, request, requester=REQUESTER)
+            handle = await _start(state, watch, request)
             state.board.follow_call(ctx, watch, handle.job_id)
             generation = await _wait_with(state, watch, reporter)
+    except QuotaExceededError as exc:  # the user's own quota: the message says what to do
+        return error_result(exc.message, kind=exc.kind, hint=False)
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)
     if generation is None:
         record = await state.service.get_job(handle.job_id)
         return await state.shaper.job(record.to_generation(), pending=not record.status.finished)
     return await state.shaper.job(generation, pending=not generation.status.finished)
+
+
+async def _start(state: AppState, watch: JobWatch, request: GenerateRequest) -> JobHandle:
+    """Start the job as the caller, within the caller's daily quota when they have one."""
+    who = identity.requester()
+    limit = state.settings.user_daily_images
+    if not (limit and who.user_id and state.counters):
+        return await state.watches.start(watch, state.service, request, requester=who)
+    reservation = await quota.reserve(state.counters, user=who.user_id, images=watch.images, limit=limit)
+    try:
+        handle = await state.watches.start(watch, state.service, request, requester=who)
+    except BaseException:
+        await quota.give_back(state.counters, reservation, reservation.images)
+        raise
+    quota.settle_when_done(state.counters, state.service.store, reservation, job_id=handle.job_id, task=handle.task)
+    return handle
 
 
 def _running(watch: JobWatch | None) -> bool:

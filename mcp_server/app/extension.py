@@ -20,12 +20,12 @@ from pydantic import Field
 
 from core.errors import JobNotFoundError, SeedreamError
 from core.jobs import JobRecord
+from mcp_server import identity
 from mcp_server.app import GALLERY_URI, gallery_html
 from mcp_server.app.board import session_scope
 from mcp_server.app.views import JobView, job_view
 from mcp_server.content import error_result
 from mcp_server.state import AppState
-from mcp_server.tools import REQUESTER
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def app_tool_names() -> frozenset[str]:
 
 async def _own_job(state: AppState, job_id: str) -> JobRecord:
     record = await state.service.get_job(job_id)
-    if record.requester.adapter != REQUESTER.adapter:
+    if not identity.may_see(record):  # another adapter's or another person's job
         raise JobNotFoundError(f"No job {job_id!r} of this server.")
     return record
 

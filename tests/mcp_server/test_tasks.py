@@ -10,7 +10,6 @@ from mcp import Client
 from mcp.client import advertise
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, ImageContent, ResourceLink
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.emulator import EmulatorState, create_app
 from core.emulator.transport import StreamingASGITransport
@@ -21,6 +20,7 @@ from core.sandbox import SANDBOX_ORIGIN
 from mcp_server.server import build_server
 from tests.conftest import RecordingSleep, make_settings
 from tests.mcp_server.conftest import mcp_settings
+from tests.mcp_server.provider_edge import HoldAfterFirstImage
 from tests.mcp_server.tasks_client import (
     EXTENSION_ID,
     CreateTaskResult,
@@ -122,31 +122,6 @@ async def test_a_finished_task_is_still_retrievable_after_the_server_restarts(co
     again = CallToolResult.model_validate(task.result)
     assert again.structured_content == first.structured_content
     assert len([b for b in again.content if isinstance(b, ImageContent)]) == 2  # previews made afresh
-
-
-class HoldAfterFirstImage:
-    """The provider's edge, in front of the emulator: a streamed answer stops after its first image until
-    ``release`` is set; ``downloading`` is set once the client starts downloading an image."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.release = asyncio.Event()
-        self.downloading = asyncio.Event()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/emulator/files/"):
-            self.downloading.set()
-        images = 0
-
-        async def held(message: Message) -> None:
-            nonlocal images
-            if message["type"] == "http.response.body" and b"partial_succeeded" in message.get("body", b""):
-                images += 1
-                if images > 1:
-                    await self.release.wait()
-            await send(message)
-
-        await self.app(scope, receive, held)
 
 
 async def test_tasks_cancel_mid_group_ends_the_task_cancelled_with_the_saved_images_kept(
