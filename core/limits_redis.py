@@ -27,7 +27,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.clocks import Sleep
 from core.errors import BackendUnavailableError
@@ -145,6 +145,18 @@ admit_ready()
 return state_of(ARGV[6])
 """
 
+# ARGV[6..]: tickets (one process's waiters). One look for all of them: {state of each}.
+_POLL_MANY = _COMMON + """
+purge()
+admit_ready()
+local states = {}
+for i = 6, #ARGV do
+  states[#states + 1] = state_of(ARGV[i])
+  moved = false  -- published once
+end
+return states
+"""
+
 # ARGV[6]: ticket. Leave: out of the line if waiting, out of the slots if admitted; the next ones move up.
 _LEAVE = _COMMON + """
 local ticket = ARGV[6]
@@ -172,6 +184,15 @@ class _State:
                    int(str(waiting)))
 
 
+@dataclass
+class _Batch:
+    """Tickets waiting for one shared look at the line, and its answer (ticket → state)."""
+
+    tickets: list[str] = field(default_factory=list)
+    states: asyncio.Future[dict[str, _State]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 class RedisAdmission:
     """FIFO admission to one provider account, shared through Redis by every process using ``name``."""
 
@@ -193,7 +214,9 @@ class RedisAdmission:
         self._keys = [coordinator.key("admission", name, part) for part in parts]
         self._channel = coordinator.key("admission", name, "changed")
         client = coordinator.client
-        self._enter, self._poll, self._leave = (client.register_script(s) for s in (_ENTER, _POLL, _LEAVE))
+        self._enter, self._poll, self._leave, self._poll_many = (
+            client.register_script(s) for s in (_ENTER, _POLL, _LEAVE, _POLL_MANY))
+        self._batch: _Batch | None = None
         self._local_in_flight = 0
         self._local_waiting = 0
 
@@ -243,9 +266,12 @@ class RedisAdmission:
             self._redis.release(slots_key, ticket)
 
     async def _script(self, script: object, ticket: str, *extra: object) -> _State:
-        args = [self._redis.now_arg(), self.concurrency, self.images_per_minute, self._channel,
-                self._redis.lease_seconds, ticket, *extra]
-        return _State.parse(await self._redis.run(script, self._keys, args))  # type: ignore[arg-type]
+        reply = await self._redis.run(script, self._keys, self._args(ticket, *extra))  # type: ignore[arg-type]
+        return _State.parse(reply)
+
+    def _args(self, *tail: object) -> list[object]:
+        return [self._redis.now_arg(), self.concurrency, self.images_per_minute, self._channel,
+                self._redis.lease_seconds, *tail]
 
     async def _acquire(self, ticket: str, images: int, on_position: PositionCallback | None) -> None:
         await self._redis.subscribe(self._channel)
@@ -279,7 +305,36 @@ class RedisAdmission:
                 await self._until_changed(changed, state.window_delay)
             # Take the event before reading the state it guards: a change after the read is never missed.
             changed = self._redis.changed(self._channel)
-            state = await self._script(self._poll, ticket)
+            state = await self._look(ticket)
+
+    async def _look(self, ticket: str) -> _State:
+        """Where ``ticket`` stands now. A change wakes every waiter of this process at once: the first to ask
+        opens a batch, the others join it before it runs, and one script answers them all (one call per
+        process per change, not one per waiter, which kept a freed slot idle while Redis answered them)."""
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch()
+            asyncio.get_running_loop().call_soon(self._run_batch, batch)
+        batch.tickets.append(ticket)
+        states = await asyncio.shield(batch.states)
+        return states[ticket]
+
+    def _run_batch(self, batch: _Batch) -> None:
+        self._batch = None  # later askers open the next batch
+        task = asyncio.ensure_future(self._redis.run(self._poll_many, self._keys, self._args(*batch.tickets)))
+
+        def answer(done: asyncio.Future[object]) -> None:
+            if batch.states.done():
+                return
+            if done.cancelled():
+                batch.states.cancel()
+            elif done.exception() is not None:
+                batch.states.set_exception(done.exception())  # type: ignore[arg-type]
+            else:
+                replies = done.result()
+                batch.states.set_result({t: _State.parse(r) for t, r in zip(batch.tickets, replies, strict=True)})
+
+        task.add_done_callback(answer)
 
     async def _until_changed(self, changed: asyncio.Event, window_delay: float | None) -> None:
         waits = [asyncio.ensure_future(changed.wait())]
