@@ -37,6 +37,10 @@ from mcp_server.settings import McpSettings
 from tests.conftest import make_settings
 from tests.reliability.harness import Emulator, emulator_server
 
+# Kills land on processes using the embedded SQLite file, which these tests read directly; the same guarantees on
+# PostgreSQL + Redis are tests/scaleout's.
+pytestmark = pytest.mark.embedded
+
 BIN = Path(sys.executable).parent
 GROUP = 6
 LATENCY = 0.4  # seconds per image: the kill lands while the group is being made

@@ -51,7 +51,8 @@ async def test_any_replica_answers_for_a_job_another_runs(
 ) -> None:
     env = deployment(tmp_path, postgres_url, redis_namespace, ark)
     hold = ark.state.hold = asyncio.Event()
-    async with replicas(env, 2) as (a, b):
+    # B answers at once (no wait for the job to move), so the test sees the job while A runs it.
+    async with replica(env) as a, replica(env | {"SEEDREAM_MCP_WAIT_SECONDS": "0"}) as b:
         running = asyncio.create_task(generate(a, size="1024x1024", series=2))
         await eventually(lambda: ark.state.in_flight["ark"] == 1, what="the job to reach the provider")
         async with b.client() as client:
