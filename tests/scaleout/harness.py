@@ -177,3 +177,29 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
         pass
     finally:
         sink.transport.abort()
+
+
+@asynccontextmanager
+async def bot_shard(env: dict[str, str], *, api_base: str, gateway_url: str, token: str, shard: int,
+                    shards: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``seedream-bot`` running shard ``shard`` of ``shards`` against a Discord-compatible server."""
+    shard_env = env | {
+        "DISCORD_TOKEN": token,
+        "SEEDREAM_DISCORD_API_BASE": api_base,
+        "SEEDREAM_DISCORD_GATEWAY_URL": gateway_url,
+        "SEEDREAM_DISCORD_SHARD_COUNT": str(shards),
+        "SEEDREAM_DISCORD_SHARD_IDS": str(shard),
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "seedream-bot"), env=shard_env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
