@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,8 +81,8 @@ async def test_a_killed_replica_frees_its_slots_within_the_lease_and_a_survivor_
         doomed_call = asyncio.create_task(generate(doomed, size="1024x1024", count=4))
         job_id = (await until(lambda: jobs_of(client), bool, what="the doomed job"))[0]["job_id"]
 
-        async def doomed_job() -> dict:
-            return (await client.call_tool("get_job", {"job_id": job_id, "previews": False})).structured_content
+        async def doomed_job() -> dict:  # the job's JSON resource answers at once (get_job would follow it)
+            return json.loads((await client.read_resource(f"seedream://jobs/{job_id}")).contents[0].text)
 
         saved = await until(doomed_job, lambda j: len(j["images"]) >= 1, what="the doomed job's first image")
         doomed.kill()  # mid-burst: its next takes are at the provider, holding both slots

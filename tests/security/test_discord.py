@@ -215,6 +215,7 @@ async def test_no_key_or_bot_token_reaches_a_discord_message_or_a_log(tmp_path: 
 
 # -- after a crash ------------------------------------------------------------------------------------------
 
+@pytest.mark.embedded  # the crashing child writes the embedded job file (tests/reliability/test_crash_safety.py)
 async def test_job_reopens_an_interrupted_job_with_the_images_saved_before_the_crash(tmp_path: Path):
     from tests.reliability.test_crash_safety import DIES_IN_THE_WINDOW
 
