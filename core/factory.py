@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.environment import jobs_database_variable
 from core.http import HttpClient, RetryPolicy, Timeouts
@@ -24,14 +25,15 @@ from core.jobs import CounterStore, JobStore
 from core.jobs_check import check_jobs_database
 from core.jobs_sql import SqlJobStore
 from core.limits import AdmissionRegistry, Admissions
-from core.limits_redis import RedisAdmissionRegistry
-from core.pace import LocalPace, Pace, RedisPace
-from core.redis_coord import RedisCoordinator
+from core.pace import LocalPace, Pace
 from core.references import ReferencePolicy
 from core.sandbox import SANDBOX_ORIGIN, LazySandboxTransport
 from core.service import ImageService
 from core.settings import CommonSettings
 from core.storage import ImageStorage
+
+if TYPE_CHECKING:
+    from core.redis_coord import RedisCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +85,12 @@ async def open_backends(settings: CommonSettings, *, http: HttpClient | None = N
         store = await stack.enter_async_context(
             SqlJobStore.open(settings.database, output_dir=settings.images_dir, owner_timeout=settings.lease_seconds))
         redis = await _open_redis(settings, stack)
-        limits = settings.provider_limits()
+        admission, pace = _shared_limits(redis, settings) if redis else (AdmissionRegistry.from_settings(settings),
+                                                                         LocalPace())
         yield Backends(settings=settings, http=client, jobs=store, counters=store,
                        storage=ImageStorage(output_dir or settings.images_dir, client,
                                             max_download_bytes=settings.max_download_bytes),
-                       admission=RedisAdmissionRegistry(redis, limits) if redis else AdmissionRegistry(limits),
-                       pace=RedisPace(redis) if redis else LocalPace(), redis=redis)
+                       admission=admission, pace=pace, redis=redis)
 
 
 @asynccontextmanager
@@ -103,10 +105,19 @@ async def _owned_http(settings: CommonSettings) -> AsyncIterator[HttpClient]:
 async def _open_redis(settings: CommonSettings, stack: AsyncExitStack) -> RedisCoordinator | None:
     if settings.redis_url is None:
         return None
+    from core.redis_coord import RedisCoordinator  # the Redis client is loaded only by those who use it
+
     redis = await RedisCoordinator.connect(settings.redis_url, prefix=settings.redis_prefix,
                                            lease_seconds=settings.lease_seconds)
     stack.push_async_callback(redis.close)
     return redis
+
+
+def _shared_limits(redis: RedisCoordinator, settings: CommonSettings) -> tuple[Admissions, Pace]:
+    from core.limits_redis import RedisAdmissionRegistry
+    from core.pace_redis import RedisPace
+
+    return RedisAdmissionRegistry(redis, settings.provider_limits()), RedisPace(redis)
 
 
 @asynccontextmanager

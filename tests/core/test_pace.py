@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.pace import LocalPace, Pace, PaceGrant, PaceRefusal, RedisPace
+from core.pace import LocalPace, Pace, PaceGrant, PaceRefusal
+from core.pace_redis import RedisPace
 from core.redis_coord import RedisCoordinator
 from tests.services import RedisNamespace
 
