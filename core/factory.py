@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,25 +127,30 @@ async def running_service(backends: Backends, *,
     awaited on exit so nothing produced is lost."""
     service = backends.service(reference_policy=reference_policy)
     await service.recover()
-    survivor = asyncio.create_task(_recover_forever(service, backends.settings.lease_seconds),
-                                   name="seedream-recover")
+    settings = backends.settings
+    watches = [asyncio.create_task(_every(settings.lease_seconds, service.recover, "jobs of processes that stopped"),
+                                   name="seedream-recover"),
+               asyncio.create_task(_every(settings.cancel_poll_seconds, service.honour_cancel_requests,
+                                          "cancels asked for in other processes"), name="seedream-cancels")]
     try:
         yield service
     finally:
-        survivor.cancel()
-        await asyncio.gather(survivor, return_exceptions=True)
+        for watch in watches:
+            watch.cancel()
+        await asyncio.gather(*watches, return_exceptions=True)
         await service.drain()
 
 
-async def _recover_forever(service: ImageService, every: float) -> None:
-    """A survivor's duty: the jobs of another process that died (its heartbeat older than the lease) are
-    marked interrupted, their saved images listed, while this one runs."""
+async def _every(seconds: float, look: Callable[[], Awaitable[object]], what: str) -> None:
+    """What every process sharing a job store does while it runs: mark the jobs of a process that died (its
+    heartbeat older than the lease) interrupted, their saved images listed (``recover``), and stop its own
+    jobs that another process was asked to cancel (``honour_cancel_requests``)."""
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(seconds)
         try:
-            await service.recover()
+            await look()
         except Exception as exc:  # the database may answer again at the next round
-            log.warning("could not look for jobs of processes that stopped: %s", exc)
+            log.warning("could not look for %s: %s", what, exc)
 
 
 @asynccontextmanager

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: ``JobRecord.extra`` key of the output folder a job writes to.
 OUTPUT_FOLDER_KEY = "output_dir"
+#: ``JobRecord.extra`` key of a cancel asked for in another process: {"at": ISO time, "by": who, or None}.
+CANCEL_KEY = "cancel_requested"
 
 
 @dataclass
@@ -148,6 +150,33 @@ class ImageService:
         # handling, which records the cancel and sends ``Finished``; one turn later it has surely begun.
         asyncio.get_running_loop().call_soon(task.cancel)
         return True
+
+    async def request_cancel(self, job_id: str, *, by: str | None = None) -> bool:
+        """Stop a job wherever it runs: at once when this service runs it (``cancel``), else recorded in the job
+        so that the process running it stops it at its next look (``honour_cancel_requests``; every process
+        sharing the job store looks while it runs jobs). Returns ``False`` when the job has already ended.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        if self.cancel(job_id):
+            return True
+        record = await self.store.get(job_id)
+        if record.status.finished:
+            return False
+        await self.store.set_extra(job_id, CANCEL_KEY, {"at": datetime.now(UTC).isoformat(), "by": by})
+        return True
+
+    async def honour_cancel_requests(self) -> list[str]:
+        """Cancel the jobs this service runs whose record carries a cancel asked for in another process;
+        returns their ids. One read per running job (none when idle)."""
+        cancelled = []
+        for job_id in list(self._tasks):
+            record = await self.store.get(job_id)
+            if CANCEL_KEY in record.extra and self.cancel(job_id):
+                log.info("job %s cancelled at the request of another process", job_id)
+                cancelled.append(job_id)
+        return cancelled
 
     async def generate(self, request: GenerateRequest, *, requester: Requester,
                        on_event: EventSink = ignore_events, parent_id: str | None = None) -> Generation:

@@ -71,6 +71,8 @@ class CommonSettings(BaseSettings):
     redis_url: str | None = Field(None, description="redis://… shared admission, pacing and job events")
     redis_prefix: str = Field("seedream", min_length=1, description="prefix of every Redis key (one per deployment)")
     lease_seconds: float = Field(30.0, gt=0, le=3600, description="how soon a dead process's slots and jobs are freed")
+    cancel_poll_seconds: float = Field(0.5, gt=0, le=60, description="how often a process looks for cancels asked "
+                                       "for its running jobs in another process")
 
     # Built-in sandbox (the emulator in-process)
     sandbox_latency: float = Field(0.0, ge=0, description="seconds per image the sandbox takes")

@@ -4,26 +4,18 @@ folder, and any of them answers about any job.
 A job this process runs is followed through its events (``mcp_server.progress``). A job another process runs is
 followed in the job store, which records each image as it is saved: ``follow`` re-reads it every
 ``SEEDREAM_MCP_FOLLOW_POLL_SECONDS`` while a tool call waits, turning what changed into the same progress
-notifications. A cancel for such a job is recorded in the job (``CANCEL_KEY`` in its ``extra``);
-``honour_cancel_requests`` — running in every replica — stops the jobs of its own that carry one.
+notifications. A cancel for such a job is recorded in the job (``ImageService.request_cancel``); the process
+running it stops it at its next look (every process does, see ``core.factory.running_service``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
-from core.clocks import utc_now
-from core.errors import JobNotFoundError, SeedreamError
 from core.events import Finished, ImageFailed, ImageReady
 from core.jobs import JobRecord
 from mcp_server.progress import ProgressReporter
 from mcp_server.state import AppState
-
-log = logging.getLogger(__name__)
-
-#: ``JobRecord.extra`` key of a cancel asked for on another replica: {"at": ISO time, "by": user or None}.
-CANCEL_KEY = "mcp_cancel_requested"
 
 
 def planned_images(record: JobRecord) -> int:
@@ -65,27 +57,10 @@ async def _report_changes(before: JobRecord, after: JobRecord, reporter: Progres
 
 async def request_cancel(state: AppState, record: JobRecord, *, user: str | None, wait_seconds: float) -> JobRecord:
     """Ask the replica running ``record`` to cancel it, and wait up to ``wait_seconds`` for the job to end."""
-    await state.service.store.set_extra(record.id, CANCEL_KEY, {"at": utc_now().isoformat(), "by": user})
+    await state.service.request_cancel(record.id, by=user)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while not record.status.finished and (remaining := deadline - loop.time()) > 0:
         await asyncio.sleep(min(state.settings.follow_poll_seconds, remaining))
         record = await state.service.get_job(record.id)
     return record
-
-
-async def honour_cancel_requests(state: AppState) -> None:
-    """Forever: stop each job of this process whose record carries a cancel request (checked every
-    ``SEEDREAM_MCP_FOLLOW_POLL_SECONDS``, only while this process runs jobs)."""
-    while True:
-        await asyncio.sleep(state.settings.follow_poll_seconds)
-        for job_id in state.watches.running():
-            try:
-                record = await state.service.get_job(job_id)
-            except JobNotFoundError:
-                continue
-            except SeedreamError as exc:  # the store is unreachable for now: try again next round
-                log.debug("cannot check job %s for a cancel request: %s", job_id, exc.message)
-                break
-            if CANCEL_KEY in record.extra and state.service.cancel(job_id):
-                log.info("job %s cancelled at the request of another replica", job_id)

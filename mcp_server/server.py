@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,7 +25,6 @@ from core.settings import Settings
 from mcp_server import resources
 from mcp_server.app.extension import AppsOnlyForAppsClients, app_tool_names, gallery_apps
 from mcp_server.content import error_result
-from mcp_server.follow import honour_cancel_requests
 from mcp_server.paths import allowed_roots
 from mcp_server.settings import McpSettings
 from mcp_server.state import AppState
@@ -114,15 +112,10 @@ def build_server(
         assert isinstance(server, SeedreamServer)
         async with _state(server) as state:
             server.state = state
-            # A replica stops its jobs when another replica records a cancel for them (mcp_server.follow).
-            honouring = asyncio.create_task(honour_cancel_requests(state)) if state else None
             try:
                 yield state  # type: ignore[misc]  # None when unavailable: call_tool answers with the problem
             finally:
                 server.state = None
-                if honouring is not None:
-                    honouring.cancel()
-                    await asyncio.gather(honouring, return_exceptions=True)
 
     @asynccontextmanager
     async def _state(server: SeedreamServer) -> AsyncIterator[AppState | None]:

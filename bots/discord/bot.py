@@ -178,8 +178,8 @@ class ImageBot(commands.Bot):
                 ids.add(job.id)
         return family
 
-    def cancel_job(self, job_id: str) -> bool:
-        return self.backends.service.cancel(job_id)
+    async def cancel_job(self, job_id: str, *, by: str | None = None) -> bool:
+        return await self.backends.service.request_cancel(job_id, by=by)
 
     async def place_of(self, interaction: discord.Interaction) -> Place:
         """Who asks and where. A DM under rules that need a server (allowed guilds, generator roles) is judged

@@ -113,17 +113,10 @@ class JobManagement:
         job = await self._managed_job(interaction, job_id, "cancel")
         if job is None:
             return
-        if self.services.cancel_job(job.id):
+        if await self.services.cancel_job(job.id, by=f"discord:{interaction.user.id}"):
             await tell(interaction, f"⏹️ Cancelling job `{job.id}`: images not made yet go back to the quota.")
-        elif job.status.finished:
-            await tell(interaction, f"Job `{job.id}` has already ended ({job.status}).")
         else:
-            await tell(
-                interaction,
-                f"Job `{job.id}` is running in another bot process (another shard, or one being restarted), so "
-                "it can't be cancelled from here. It will finish on its own; images it doesn't make go back to "
-                "the quota.",
-            )
+            await tell(interaction, f"Job `{job.id}` has already ended ({job.status}).")
 
 
 def _removal_text(job_id: str, jobs: int, removal: _Removal) -> str:

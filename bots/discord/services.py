@@ -53,8 +53,9 @@ class BotServices(Protocol):
         """The job and every Discord job made from it (rerolls, variations, edits, and theirs), oldest first."""
         ...
 
-    def cancel_job(self, job_id: str) -> bool:
-        """Stop a job this process runs (queued or generating); ``False`` when it runs nowhere here."""
+    async def cancel_job(self, job_id: str, *, by: str | None = None) -> bool:
+        """Stop a queued or running job, whichever bot process runs it (``ImageService.request_cancel``);
+        ``False`` when it has already ended."""
         ...
 
     async def place_of(self, interaction: discord.Interaction) -> Place:

@@ -25,6 +25,7 @@ from mcp_server.app import GALLERY_URI, gallery_html
 from mcp_server.app.board import session_scope
 from mcp_server.app.views import JobView, job_view
 from mcp_server.content import error_result
+from mcp_server.follow import request_cancel
 from mcp_server.state import AppState
 
 log = logging.getLogger(__name__)
@@ -73,19 +74,26 @@ async def job_status(
 async def cancel_job(
     ctx: Context, job_id: Annotated[str, Field(description="The running job to stop.")]
 ) -> CallToolResult:
-    """Stop a running job of this server; the images it saved are kept. Answers once it has stopped."""
+    """Stop a running job (on any replica); the images it saved are kept. Answers once it has stopped."""
     state = AppState.of(ctx)
     try:
         record = await _own_job(state, job_id)
     except SeedreamError as exc:
         return error_result(exc.message, kind=exc.kind)
-    if not record.status.finished and state.service.cancel(job_id):
-        watch = state.watches.get(job_id)
-        if watch is not None and watch.handle is not None:
-            await asyncio.wait({watch.handle.task}, timeout=CANCEL_WAIT_SECONDS)
-        record = await state.service.get_job(job_id)
+    if not record.status.finished:
+        record = await _stop(state, record)
     view = job_view(record, state.board.live(job_id))
     return CallToolResult(content=[TextContent(text=_summary(view))], structured_content=view.model_dump(mode="json"))
+
+
+async def _stop(state: AppState, record: JobRecord) -> JobRecord:
+    """Cancel a job here, or ask the replica running it; the job as it is once stopped (or after the wait)."""
+    if not state.service.cancel(record.id):
+        return await request_cancel(state, record, user=identity.current_user(), wait_seconds=CANCEL_WAIT_SECONDS)
+    watch = state.watches.get(record.id)
+    if watch is not None and watch.handle is not None:
+        await asyncio.wait({watch.handle.task}, timeout=CANCEL_WAIT_SECONDS)
+    return await state.service.get_job(record.id)
 
 
 APP_TOOLS: tuple[tuple[Any, ToolAnnotations], ...] = ((job_status, APP_READS), (cancel_job, APP_CANCELS))

@@ -177,9 +177,9 @@ async def test_a_dm_on_shard_zero_is_judged_in_the_askers_server_on_shard_one(tm
     world.fake.assert_clean()
 
 
-async def test_cancel_reaching_another_process_than_the_one_running_the_job_says_so(tmp_path: Path) -> None:
+async def test_a_cancel_pressed_in_another_process_stops_the_job_where_it_runs(tmp_path: Path) -> None:
     async with shards(tmp_path) as world:
-        hold = world.emulator.hold = asyncio.Event()
+        world.emulator.hold = asyncio.Event()  # the job waits at the provider until cancelled
         record = await world.imagine("a slow cathedral", on=0)
         await record.wait_for(lambda r: r.original is not None and r.original.custom_ids(), WAIT)
         assert record.original is not None
@@ -195,15 +195,16 @@ async def test_cancel_reaching_another_process_than_the_one_running_the_job_says
             click = await world.fake.click(cancel, message=record.original)
             await click.wait_for(settled, WAIT)
             await successor.wait_idle()
-        hold.set()
-        await world.settled(record)
-        [finished] = await world.jobs()
+            # The process running the job sees the request at its next look and stops it.
+            await world.settled(record)
+        [stopped] = await world.jobs()
+        used = await world.backends.counters.quota_used(key=user_key(world.alice.id),
+                                                       day=quota_day(world.fake.clock.utcnow()))
 
-    assert status_of(click) == (
-        f"Job `{job.id}` is running in another bot process (another shard, or one being restarted), so it can't "
-        "be cancelled from here. It will finish on its own; images it doesn't make go back to the quota."
-    )
-    assert finished.status == "succeeded" and len(result_messages(record)) == 1
+    assert status_of(click) == f"⏹️ Cancelling job `{job.id}`: images not made yet go back to the quota."
+    assert stopped.status == "interrupted" and stopped.error_kind == "cancelled"
+    assert stopped.extra["cancel_requested"]["by"] == f"discord:{world.alice.id}"
+    assert result_messages(record) == [] and used == 0  # nothing made, nothing counted
     world.fake.assert_clean()
 
 

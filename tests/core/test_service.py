@@ -269,3 +269,28 @@ async def test_cancel_of_an_unknown_or_finished_job_does_nothing(service):
 
     assert service.cancel(generation.job_id) is False and service.cancel("nosuchjob") is False
     assert (await service.get_job(generation.job_id)).status is JobStatus.SUCCEEDED
+
+
+async def test_a_cancel_asked_for_in_another_process_stops_the_job_where_it_runs(tmp_path, http, emulator):
+    emulator.hold = asyncio.Event()
+    settings = make_settings(tmp_path, cancel_poll_seconds=0.01)
+    # Two services over one job store, as two processes sharing it (the same file, or the same database).
+    async with open_service(settings, http=http) as runner, open_service(settings, http=http) as other:
+        started = asyncio.Event()
+
+        async def sink(event: Event) -> None:
+            if isinstance(event, Started):
+                started.set()
+
+        handle = await runner.start(request(size="1K"), requester=ME, on_event=sink)
+        await started.wait()
+        assert other.cancel(handle.job_id) is False  # not its job to stop itself…
+        assert await other.request_cancel(handle.job_id, by="u2") is True  # …but it can ask
+        with pytest.raises(asyncio.CancelledError):
+            await handle.wait()  # the runner's next look stopped it
+        emulator.hold.set()
+        record = await other.get_job(handle.job_id)
+        assert await other.request_cancel(handle.job_id) is False  # it has ended
+
+    assert record.status is JobStatus.INTERRUPTED and record.error_kind == "cancelled"
+    assert record.extra["cancel_requested"]["by"] == "u2"
