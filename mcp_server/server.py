@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,8 +18,7 @@ from mcp_types import Resource as MCPResource
 from mcp_types import ResourceTemplate as MCPResourceTemplate
 from pydantic import AnyUrl, ValidationError
 
-from core.errors import ConfigurationError, FailureKind
-from core.factory import open_backends, running_service
+from core.errors import ConfigurationError, FailureKind, SeedreamError
 from core.http import HttpClient
 from core.references import ReferencePolicy
 from core.service import ImageService
@@ -27,7 +28,7 @@ from mcp_server.app.extension import AppsOnlyForAppsClients, app_tool_names, gal
 from mcp_server.content import error_result
 from mcp_server.paths import allowed_roots
 from mcp_server.settings import McpSettings
-from mcp_server.state import AppState
+from mcp_server.state import AppState, Opening
 from mcp_server.tasks import TasksExtension
 from mcp_server.tools import TOOLS
 
@@ -53,10 +54,18 @@ class SeedreamServer(MCPServer[AppState]):
     unavailable: str | None = None
     #: The running server's state, set by the lifespan: ``resources/list`` is handled without a context.
     state: AppState | None = None
+    #: The state being opened in the background (set by the lifespan).
+    opening: Opening | None = None
+
+    async def _opened(self) -> None:
+        """Wait until the state is open (or known to be unavailable): requests that need it come here first."""
+        if self.opening is not None:
+            await self.opening.ready()
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        await self._opened()
         if self.unavailable is not None and self._tool_manager.get_tool(name) is not None:
             return error_result(self.unavailable, kind=FailureKind.CONFIGURATION)
         try:
@@ -74,12 +83,14 @@ class SeedreamServer(MCPServer[AppState]):
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
         # Ours are read here rather than through SDK templates: a template has one MIME type, an image its own.
         if resources.is_ours(str(uri)) and context is not None:
+            await self._opened()
             if self.unavailable is not None:
                 raise ResourceError(self.unavailable)
             return [await resources.read(AppState.of(context), str(uri))]
         return await super().read_resource(uri, context)
 
     async def list_resources(self) -> list[MCPResource]:
+        await self._opened()
         listed = await super().list_resources()
         return listed + (await resources.listed(self.state) if self.state else [])
 
@@ -108,14 +119,31 @@ def build_server(
     mcp_settings = mcp_settings or McpSettings(_env_file=None)
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[Opening]:
         assert isinstance(server, SeedreamServer)
-        async with _state(server) as state:
-            server.state = state
-            try:
-                yield state  # type: ignore[misc]  # None when unavailable: call_tool answers with the problem
-            finally:
-                server.state = None
+        opening = server.opening = Opening()
+        stopping = asyncio.Event()
+        keeper = asyncio.create_task(_keep_open(server, opening, stopping), name="seedream-mcp-state")
+        try:
+            yield opening
+        finally:
+            stopping.set()
+            await keeper
+            server.state = None
+
+    async def _keep_open(server: SeedreamServer, opening: Opening, stopping: asyncio.Event) -> None:
+        """Open the state, hand it to ``opening``, and hold it until the server stops."""
+        try:
+            async with _state(server) as state:
+                server.state = state
+                opening.opened(state)
+                await stopping.wait()
+        except Exception as exc:  # e.g. the job database's server does not answer at start
+            message = exc.message if isinstance(exc, SeedreamError) else f"The server could not start: {exc!r}."
+            log.error("cannot generate: %s", message, exc_info=not isinstance(exc, SeedreamError))
+            server.unavailable = server.unavailable or message
+        finally:
+            opening.opened(opening.value)  # never leave a request waiting
 
     @asynccontextmanager
     async def _state(server: SeedreamServer) -> AsyncIterator[AppState | None]:
@@ -126,10 +154,13 @@ def build_server(
         assert settings is not None
         roots = allowed_roots(mcp_settings.allowed_dirs, output_dir=settings.images_dir)
         policy = ReferencePolicy(allowed_roots=roots)
+        # The job store's libraries take a while to load: in a worker thread, while the server already answers.
+        factory = await asyncio.to_thread(importlib.import_module, "core.factory")
         async with AsyncExitStack() as stack:
             try:
-                backends = await stack.enter_async_context(open_backends(settings, http=http))
-                opened = await stack.enter_async_context(running_service(backends, reference_policy=policy))
+                backends = await stack.enter_async_context(factory.open_backends(settings, http=http))
+                opened = await stack.enter_async_context(
+                    factory.running_service(backends, reference_policy=policy))
             except ConfigurationError as exc:
                 log.debug("cannot generate: %s", exc.message)  # the entry point has said it on stderr
                 server.unavailable = exc.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,10 @@ class AppState:
 
     @classmethod
     def of(cls, ctx: Context[Any, Any]) -> AppState:
+        """The state of a request that needs it (the server awaited ``Opening.ready`` before handling it)."""
         state = ctx.request_context.lifespan_context
+        if isinstance(state, Opening):
+            state = state.value
         assert isinstance(state, AppState), "the server was built without its lifespan"
         return state
 
@@ -66,3 +70,22 @@ class AppState:
         return CallToolResult(
             content=[TextContent(text=text)], structured_content=structured.model_dump(mode="json")
         )
+
+
+class Opening:
+    """The lifespan's context: the state, opened in the background so that the server answers ``initialize``
+    and ``tools/list`` at once (a host gives up on a server that is slow to start); what needs the state
+    awaits ``ready()`` first."""
+
+    def __init__(self) -> None:
+        self.value: AppState | None = None
+        self._opened = asyncio.Event()
+
+    def opened(self, value: AppState | None) -> None:
+        """The state (``None``: it could not be opened, and the server says why on every call)."""
+        self.value = value
+        self._opened.set()
+
+    async def ready(self) -> AppState | None:
+        await self._opened.wait()
+        return self.value

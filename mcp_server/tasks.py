@@ -34,7 +34,7 @@ from core.results import JobStatus
 from mcp_server import identity
 from mcp_server.follow import planned_images, request_cancel
 from mcp_server.progress import ANSWER_WITH_TASK, describe
-from mcp_server.state import AppState
+from mcp_server.state import AppState, Opening
 
 EXTENSION_ID = "io.modelcontextprotocol/tasks"
 TASK_TOOLS = frozenset({"generate_image", "edit_image"})
@@ -74,23 +74,23 @@ class TasksExtension(Extension):
         structured = result.structured_content if isinstance(result, CallToolResult) else None
         if not structured or not structured.get("pending") or getattr(result, "is_error", False):
             return result  # refused before any job, or already done: the plain result says it all
-        state = _state(ctx)
+        state = await _state(ctx)
         return {"resultType": "task", **await task_status(state, await _job(state, structured["job_id"]))}
 
     async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> HandlerResult:
         require_client_extension(ctx, EXTENSION_ID)
-        state = _state(ctx)
+        state = await _state(ctx)
         return await task_status(state, await _job(state, params.task_id))
 
     async def _update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> HandlerResult:
         """Acknowledged and ignored: these tasks never ask for input."""
         require_client_extension(ctx, EXTENSION_ID)
-        await _job(_state(ctx), params.task_id)
+        await _job(await _state(ctx), params.task_id)
         return {}
 
     async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskParams) -> HandlerResult:
         require_client_extension(ctx, EXTENSION_ID)
-        state = _state(ctx)
+        state = await _state(ctx)
         record = await _job(state, params.task_id)
         if record.status.finished:
             return {}
@@ -155,8 +155,10 @@ async def _job(state: AppState, task_id: str) -> JobRecord:
     return record
 
 
-def _state(ctx: ServerRequestContext[Any, Any]) -> AppState:
+async def _state(ctx: ServerRequestContext[Any, Any]) -> AppState:
     state = ctx.lifespan_context
+    if isinstance(state, Opening):
+        state = await state.ready()
     if not isinstance(state, AppState):  # the service could not be opened: a tool call says why
         raise MCPError(code=INTERNAL_ERROR, message="This server cannot reach its jobs now; call a tool to see why.")
     return state

@@ -146,3 +146,20 @@ async def test_a_pending_job_keeps_running_after_the_client_goes_away(tmp_path: 
     job = await run("seedream", "jobs", pending["structuredContent"]["job_id"], "--json", env=env, cwd=tmp_path)
     finished = json.loads(job.stdout)
     assert finished["status"] == "succeeded" and len(finished["images"]) == 3
+
+
+async def test_a_job_database_server_that_does_not_answer_at_start_leaves_the_server_listing_and_saying_why(
+        tmp_path: Path, http: HttpClient, emulator: EmulatorState, home: Path):
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"postgresql://seedream:secret@127.0.0.1:{closed.getsockname()[1]}/jobs"
+    server = build_server(settings=make_settings(tmp_path, database_url=url), mcp_settings=mcp_settings(home),
+                          http=http)
+    async with Client(server, mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+        result = await client.call_tool("generate_image", {"prompt": "a kite"})
+    assert len(tools) == 5
+    assert result.is_error
+    text = result.content[0].text
+    assert "does not answer" in text and "SEEDREAM_DATABASE_URL" in text and "secret" not in text
+    assert sum(emulator.requests.values()) == 0
