@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -274,6 +275,11 @@ class ImageBot(commands.Bot):
         log.info("policy in force: %s%s", describe_policy(self.policy), shards)
         if self.application_id is not None:
             log.info("invite link (adds the bot with the permissions it needs): %s", invite_url(self.application_id))
+        # What start-up loaded (modules, discord.py, the job store's libraries) lives as long as the bot: out of
+        # the collector's reach, a full collection during a burst of commands no longer pauses every
+        # acknowledgement for a fifth of a second (measured: bench discord_ack).
+        gc.collect()
+        gc.freeze()
 
     async def connect(self, *, reconnect: bool = True) -> None:
         # Every event handler is a task started from this one, so they all answer interactions through the
@@ -314,6 +320,7 @@ class ImageBot(commands.Bot):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await super().close()
+        gc.unfreeze()  # what start-up froze may be collected again (a process may start another bot)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # Forms are answered from the raw submit, so one opened before a restart still works.
