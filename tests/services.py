@@ -165,6 +165,8 @@ def backends(request: pytest.FixtureRequest) -> Backends:
 def backends_in_use(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backends]:
     """Every test runs on the chosen backends (``embedded`` tests on the SQLite file whatever the choice)."""
     global _current
+    if "hermetic" in request.fixturenames:
+        request.getfixturevalue("hermetic")  # it clears SEEDREAM_* first: the variables set here must stay
     chosen = Backends() if request.node.get_closest_marker("embedded") else request.getfixturevalue("backends")
     for name, value in chosen.settings().items():
         monkeypatch.setenv(f"SEEDREAM_{name.upper()}", value)
