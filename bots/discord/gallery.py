@@ -98,13 +98,14 @@ class Gallery:
     async def add(self, outlet: Outlet, index: int, file: discord.File, *, progress: JobProgress, last: bool) -> None:
         """Add one saved image (``last``: the job can make no more)."""
         state = "" if last else f"🎨 {progress.ready} of {progress.count}" if not progress.series else "🎨 more coming"
-        sheet = self.sheets[-1] if self.sheets else None
-        if sheet is not None and len(sheet.indexes) < MAX_FILES_PER_MESSAGE:
+        part = self._part_for(index)
+        if part < len(self.sheets):
+            sheet = self.sheets[part]
             # Takes finish in any order; the gallery shows them in the order they were asked for.
             placed = sorted([*zip(sheet.indexes, sheet.attachments, strict=True), (index, file)], key=lambda p: p[0])
             indexes = [i for i, _ in placed]
             edited = await outlet.reach(sheet.message).edit(
-                content=self._caption(state, part=len(self.sheets) - 1),
+                content=self._caption(state, part=part),
                 attachments=[a for _, a in placed],
                 view=self._view(indexes, running=not last),
             )
@@ -121,6 +122,14 @@ class Gallery:
         self.pinged = self.pinged or completes
         self.sheets.append(_Sheet(message, [index], list(message.attachments), outlet.kind, final=last))
         await self._remember(message)
+
+    def _part_for(self, index: int) -> int:
+        """The message an image goes to: images 1–10 in the first, 11–20 in the second… — or a new message at
+        the end when its own cannot be posted yet (an earlier one has no image so far), or is full."""
+        part = min(index // MAX_FILES_PER_MESSAGE, len(self.sheets))
+        while part < len(self.sheets) and len(self.sheets[part].indexes) >= MAX_FILES_PER_MESSAGE:
+            part += 1
+        return part
 
     async def finish(self, outlet: Outlet, generation: Generation) -> None:
         """Give every message still showing progress its final caption and buttons."""
