@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from core.environment import OutputFolderCheck, expected_bytes
+from core.errors import JobNotFoundError
 from core.events import Event, EventSink, ignore_events
 from core.http import HttpClient
 from core.jobs import TASKS_KEY, JobRecord, JobStore, Requester
@@ -172,7 +173,10 @@ class ImageService:
         returns their ids. One read per running job (none when idle)."""
         cancelled = []
         for job_id in list(self._tasks):
-            record = await self.store.get(job_id)
+            try:
+                record = await self.store.get(job_id)
+            except JobNotFoundError:  # forgotten meanwhile (e.g. deleted by its owner)
+                continue
             if CANCEL_KEY in record.extra and self.cancel(job_id):
                 log.info("job %s cancelled at the request of another process", job_id)
                 cancelled.append(job_id)
