@@ -94,13 +94,7 @@ async def replica(env: dict[str, str]) -> AsyncIterator[Replica]:
     try:
         yield Replica(process, await asyncio.wait_for(url, 60), lines)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
         await drain
 
 
@@ -196,10 +190,15 @@ async def bot_shard(env: dict[str, str], *, api_base: str, gateway_url: str, tok
     try:
         yield process
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM (a clean stop: running jobs finish), then SIGKILL if it lingers."""
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
